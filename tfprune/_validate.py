@@ -1,0 +1,126 @@
+"""Parameter checks used once at each public boundary.
+
+Every failure raises ``InvalidParameterError`` (a ``ValueError``) or
+``ModelTypeError``/``TypeError`` with the message
+"<func>(): '<name>' must be <what>; got <value>."
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from .errors import InvalidParameterError
+
+__all__ = ["check_int", "check_float", "check_choice", "check_fraction",
+           "check_increasing_fractions", "check_type", "check_xy"]
+
+
+def _fail(func, name, what, value, fix=""):
+    where = f"{func}(): " if func else ""
+    msg = f"{where}'{name}' must be {what}; got {value!r}."
+    if fix:
+        msg += " " + fix
+    raise InvalidParameterError(msg)
+
+
+def check_type(value, types, name, func=None, what=None):
+    """Raise ``TypeError`` when ``value`` is not an instance of ``types``."""
+    if not isinstance(value, types):
+        where = f"{func}(): " if func else ""
+        if what is None:
+            tt = types if isinstance(types, tuple) else (types,)
+            what = " or ".join(t.__name__ for t in tt)
+        raise TypeError(f"{where}'{name}' must be {what}; got "
+                        f"{type(value).__name__}.")
+    return value
+
+
+def check_int(value, name, func=None, min_value=None, max_value=None,
+              allow_none=False):
+    """An integer (not bool) within [min_value, max_value]."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        where = f"{func}(): " if func else ""
+        raise TypeError(f"{where}'{name}' must be an integer; got "
+                        f"{type(value).__name__} {value!r}.")
+    value = int(value)
+    if min_value is not None and value < min_value:
+        _fail(func, name, f"an integer >= {min_value}", value)
+    if max_value is not None and value > max_value:
+        _fail(func, name, f"an integer <= {max_value}", value)
+    return value
+
+
+def check_float(value, name, func=None, min_value=None, max_value=None,
+                min_inclusive=True, max_inclusive=True, allow_none=False):
+    """A finite real number within the given bounds."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        where = f"{func}(): " if func else ""
+        raise TypeError(f"{where}'{name}' must be a number; got "
+                        f"{type(value).__name__} {value!r}.")
+    value = float(value)
+    if not math.isfinite(value):
+        _fail(func, name, "a finite number", value)
+    lo_ok = (min_value is None or value > min_value or
+             (min_inclusive and value == min_value))
+    hi_ok = (max_value is None or value < max_value or
+             (max_inclusive and value == max_value))
+    if not (lo_ok and hi_ok):
+        lo = "-inf" if min_value is None else min_value
+        hi = "inf" if max_value is None else max_value
+        lb = "[" if min_inclusive else "("
+        rb = "]" if max_inclusive else ")"
+        _fail(func, name, f"in {lb}{lo}, {hi}{rb}", value)
+    return value
+
+
+def check_fraction(value, name, func=None, allow_one=False, allow_zero=True):
+    """A fraction in [0, 1) (or [0, 1] with ``allow_one``)."""
+    return check_float(value, name, func, 0.0, 1.0, min_inclusive=allow_zero,
+                       max_inclusive=allow_one)
+
+
+def check_choice(value, choices: Iterable, name, func=None):
+    """One of ``choices``; the error lists them."""
+    choices = list(choices)
+    if value not in choices:
+        _fail(func, name, "one of " + ", ".join(repr(c) for c in choices),
+              value)
+    return value
+
+
+def check_increasing_fractions(values, name, func=None, allow_one=False
+                               ) -> list[float]:
+    """A non-empty, strictly increasing sequence of fractions in [0, 1)."""
+    if isinstance(values, (str, bytes)) or not isinstance(
+            values, (Sequence, np.ndarray)):
+        raise TypeError(f"{func + '(): ' if func else ''}'{name}' must be a "
+                        f"sequence of fractions; got {type(values).__name__}.")
+    out = [check_fraction(v, f"{name}[{i}]", func, allow_one=allow_one)
+           for i, v in enumerate(values)]
+    if not out:
+        _fail(func, name, "a non-empty sequence", values)
+    for i in range(1, len(out)):
+        if out[i] <= out[i - 1]:
+            _fail(func, name, "strictly increasing", list(values),
+                  f"Entry {i} ({out[i]}) is not above entry {i - 1} "
+                  f"({out[i - 1]}); sort the levels and drop duplicates.")
+    return out
+
+
+def check_xy(x, y, name="data", func=None):
+    """Arrays with a matching first dimension; returns them as numpy arrays."""
+    x = np.asarray(x)
+    y = np.asarray(y)
+    if x.ndim == 0 or y.ndim == 0 or len(x) != len(y):
+        _fail(func, name, "(x, y) arrays with the same number of rows",
+              f"x{getattr(x, 'shape', None)}, y{getattr(y, 'shape', None)}")
+    if len(x) == 0:
+        _fail(func, name, "non-empty arrays", f"x{x.shape}")
+    return x, y

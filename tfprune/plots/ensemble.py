@@ -1,0 +1,2 @@
+"""Figures for the ensemble flow."""
+__all__ = []

@@ -1,0 +1,2 @@
+"""Figures for the filters flow."""
+__all__ = []

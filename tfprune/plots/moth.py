@@ -1,0 +1,2 @@
+"""Figures for the moth flow."""
+__all__ = []

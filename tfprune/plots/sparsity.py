@@ -1,0 +1,2 @@
+"""Figures for the sparsity flow."""
+__all__ = []
