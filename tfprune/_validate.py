@@ -15,7 +15,8 @@ import numpy as np
 from .errors import InvalidParameterError
 
 __all__ = ["check_int", "check_float", "check_choice", "check_fraction",
-           "check_increasing_fractions", "check_type", "check_xy"]
+           "check_increasing_fractions", "check_type", "check_xy",
+           "check_input_fits"]
 
 
 def _fail(func, name, what, value, fix=""):
@@ -124,3 +125,37 @@ def check_xy(x, y, name="data", func=None):
     if len(x) == 0:
         _fail(func, name, "non-empty arrays", f"x{x.shape}")
     return x, y
+
+
+def check_input_fits(model, x, name="x", func=None):
+    """Check that ``x`` (array or ``tf.data.Dataset``) fits ``model``'s input.
+
+    Compares the per-sample shape with ``model.input_shape`` (``None`` matches
+    anything) and raises ``InvalidParameterError`` naming both shapes and the
+    fix, instead of letting TensorFlow fail deep inside ``fit``.
+    """
+    expected = model.input_shape
+    if isinstance(expected, list):
+        return x  # multi-input models: leave the check to Keras
+    expected = tuple(expected[1:])
+    if hasattr(x, "element_spec"):
+        spec = x.element_spec
+        if isinstance(spec, tuple):
+            spec = spec[0]
+        got = tuple(spec.shape)[1:] if spec.shape.rank else ()
+        batched = True
+    else:
+        got = tuple(np.shape(x))[1:]
+        batched = False
+    ok = len(got) == len(expected) and all(
+        e is None or g is None or e == g for e, g in zip(expected, got))
+    if not ok:
+        hint = ("a tf.data.Dataset must yield batches (call .batch(n))"
+                if batched and len(got) + 1 == len(expected) else
+                "reshape the data or build the model with "
+                f"input_shape={got!r}")
+        where = f"{func}(): " if func else ""
+        raise InvalidParameterError(
+            f"{where}'{name}' has per-sample shape {got!r} but model "
+            f"'{model.name}' expects {expected!r}; {hint}.")
+    return x
