@@ -1,0 +1,240 @@
+"""Filter criteria pinned on hand-made kernels (dscore.md §2-3)."""
+import numpy as np
+import pytest
+
+import tfprune as tp
+from tfprune.filters import criteria as C
+
+keras = tp.keras
+
+# Five 2-element filters (columns): mixed, all-positive, all-negative, small
+# mixed, all-zero. P = [1, 2, 0, .5, 0], N = [1, 0, 3, .5, 0].
+W5 = np.array([[1.0, 2.0, 0.0, 0.5, 0.0],
+               [-1.0, 0.0, -3.0, -0.5, 0.0]])
+
+
+def _spec_dstep(op, on, k):
+    """dscore.md §3.2 pseudo-code, transcribed literally."""
+    n = len(op)
+    rp = np.empty(n, int)
+    rp[op] = np.arange(n)
+    rn = np.empty(n, int)
+    rn[on] = np.arange(n)
+    if k == 0:
+        return set()
+    prev = set()
+    for t in range(k, n + 1):
+        c = set(op[:t].tolist()) & set(on[:t].tolist())
+        if len(c) == k:
+            return c
+        if len(c) == k + 1:
+            a, b = c - prev
+            c.discard(max((a, b), key=lambda j: (rp[j] + rn[j], j)))
+            return c
+        prev = c
+    raise AssertionError
+
+
+def test_positive_negative_one_signed_filters_give_zero_not_none():
+    p, n = C.positive_negative(W5)
+    np.testing.assert_array_equal(p, [1, 2, 0, 0.5, 0])
+    np.testing.assert_array_equal(n, [1, 0, 3, 0.5, 0])
+
+
+def test_dscore_is_rank_sum_with_ties_to_lower_index():
+    # rank(P) = [3, 4, 0, 2, 1], rank(N) = [3, 0, 4, 2, 1]
+    np.testing.assert_array_equal(C.ranks([1, 2, 0, .5, 0]), [3, 4, 0, 2, 1])
+    np.testing.assert_array_equal(tp.filters.scores(W5, "dscore"),
+                                  [6, 4, 4, 4, 2])
+    # filters 1, 2, 3 tie at 4: the lower index goes first
+    assert tp.filters.select(W5, 1, "dscore").tolist() == [4]
+    assert tp.filters.select(W5, 2, "dscore").tolist() == [1, 4]
+    assert tp.filters.select(W5, 3, "dscore").tolist() == [1, 2, 4]
+    assert tp.filters.select(W5, 4, "dscore").tolist() == [1, 2, 3, 4]
+
+
+def test_l1_l2_exact_k_even_with_ties():
+    np.testing.assert_array_equal(tp.filters.scores(W5, "l1"),
+                                  [2, 2, 3, 1, 0])
+    np.testing.assert_allclose(tp.filters.scores(W5, "l2"),
+                               [np.sqrt(2), 2, 3, np.sqrt(.5), 0])
+    # 0 and 1 tie at 2: exactly k are taken (the original took every filter
+    # <= the k-th value), the lower index first
+    assert tp.filters.select(W5, 3, "l1").tolist() == [0, 3, 4]
+    # D-Score is not L1
+    assert (tp.filters.select(W5, 3, "dscore").tolist()
+            != tp.filters.select(W5, 3, "l1").tolist())
+
+
+def test_dstep_set_rule_by_hand():
+    # order(P) = [2, 4, 3, 0, 1], order(N) = [1, 4, 3, 0, 2]
+    assert tp.filters.select(W5, 0, "dstep").tolist() == []
+    assert tp.filters.select(W5, 1, "dstep").tolist() == [4]
+    assert tp.filters.select(W5, 2, "dstep").tolist() == [3, 4]
+    assert tp.filters.select(W5, 3, "dstep").tolist() == [0, 3, 4]
+    # k=4: C_5 has 5 members, two newcomers 1 and 2 with equal rank sums
+    # (4 + 0 and 0 + 4): the lower index (1) is pruned, 2 is kept
+    assert tp.filters.select(W5, 4, "dstep").tolist() == [0, 1, 3, 4]
+    assert tp.filters.select(W5, 5, "dstep").tolist() == [0, 1, 2, 3, 4]
+
+
+def test_dstep_gm_by_hand():
+    w = np.array([[2.0, -1.0, 0.0, 1.0, -3.0]])
+    gp, gn = C.dstep_gm_keys(w)
+    np.testing.assert_allclose(gp, [7, 3, 3, 4, 3])
+    np.testing.assert_allclose(gn, [4, 5, 4, 4, 11])
+    assert tp.filters.select(w, 1, "dstep_gm").tolist() == [2]
+    # k=2: C_4 = {1, 2, 3} overshoots; newcomers 1 (rank sum 0 + 3) and 3
+    # (3 + 2): the smaller rank sum (1) is pruned
+    assert tp.filters.select(w, 2, "dstep_gm").tolist() == [1, 2]
+
+
+def test_dstep_matches_spec_pseudocode_on_random_orders():
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        n = int(rng.integers(1, 25))
+        op, on = rng.permutation(n), rng.permutation(n)
+        k = int(rng.integers(0, n + 1))
+        got = C.dstep_from_orders(op, on, k)
+        assert got.tolist() == sorted(_spec_dstep(op, on, k))
+        assert len(got) == k
+
+
+def test_fpgm_by_hand():
+    w = np.array([[0.0, 1.0, 3.0, 10.0]])
+    np.testing.assert_allclose(tp.filters.scores(w, "fpgm"), [14, 12, 12, 26])
+    assert tp.filters.select(w, 1, "fpgm").tolist() == [1]
+    assert tp.filters.select(w, 2, "fpgm").tolist() == [1, 2]
+
+
+def test_random_is_seeded():
+    w = np.random.default_rng(0).normal(size=(9, 16))
+    a = tp.filters.select(w, 5, "random", seed=3)
+    assert a.tolist() == tp.filters.select(w, 5, "random", seed=3).tolist()
+    assert len(set(a.tolist())) == 5
+    others = {tuple(tp.filters.select(w, 5, "random", seed=s)) for s in
+              range(4, 10)}
+    assert len(others) > 1
+
+
+@pytest.mark.parametrize("method", ["l1", "l2", "fpgm", "dscore", "dstep",
+                                    "dstep_gm", "random"])
+def test_every_kernel_criterion_shape_determinism_and_order_invariance(
+        method):
+    rng = np.random.default_rng(1)
+    w = rng.normal(size=(3, 3, 4, 12))
+    w2 = w.reshape(-1, 12)
+    perm = rng.permutation(w2.shape[0])
+    for k in (0, 1, 5, 12):
+        a = tp.filters.select(w, k, method)
+        assert a.dtype.kind == "i" and a.shape == (k,)
+        assert np.all(np.diff(a) > 0)
+        assert a.tolist() == tp.filters.select(w2, k, method).tolist()
+        # element order inside a filter does not matter
+        assert a.tolist() == tp.filters.select(w2[perm], k, method).tolist()
+    crit = tp.filters.get_criterion(method)
+    if crit.has_score:
+        s = tp.filters.scores(w, method)
+        assert s.shape == (12,) and np.all(np.isfinite(s))
+        # sums are order-exact; distances (Gram form) to rounding
+        np.testing.assert_allclose(s, tp.filters.scores(w2[perm], method),
+                                   rtol=1e-12)
+
+
+def test_kernels_of_layers_match_arrays():
+    L = keras.layers
+    inp = keras.Input((6, 6, 3))
+    c2 = L.Conv2D(5, 3, name="c2")
+    d = L.Dense(4, name="d")
+    c1 = L.Conv1D(3, 2, name="c1")
+    x = c2(inp)
+    model = keras.Model(inp, d(L.Flatten()(x)))
+    rng = np.random.default_rng(2)
+    for layer in (c2, d):
+        layer.set_weights([rng.normal(size=w.shape) for w in
+                           layer.get_weights()])
+        np.testing.assert_array_equal(
+            tp.filters.filter_matrix(layer),
+            layer.kernel.numpy().reshape(-1, layer.kernel.shape[-1]))
+        assert (tp.filters.select(layer, 2, "dscore").tolist() ==
+                tp.filters.select(layer.kernel.numpy(), 2, "dscore").tolist())
+    c1(keras.Input((5, 2)))
+    assert tp.filters.filter_matrix(c1).shape == (4, 3)
+    # conv3d-like rank-5 arrays reshape the same way
+    assert tp.filters.filter_matrix(np.ones((2, 2, 2, 3, 7))).shape == (24, 7)
+    # a layer name resolves through model=
+    assert (tp.filters.select("c2", 2, model=model).tolist() ==
+            tp.filters.select(c2, 2).tolist())
+
+
+def test_group_scores_sum_members():
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(8, 6)), rng.normal(size=(5, 6))
+    np.testing.assert_allclose(tp.filters.scores([a, b], "l1"),
+                               C.l1(a) + C.l1(b))
+    expect = np.sort(np.argsort(C.dscore(a) + C.dscore(b),
+                                kind="stable")[:3])
+    assert tp.filters.select([a, b], 3, "dscore").tolist() == expect.tolist()
+    pa, na = C.positive_negative(a)
+    pb, nb = C.positive_negative(b)
+    assert (tp.filters.select([a, b], 3, "dstep").tolist() ==
+            C.dstep_from_orders(C.order(pa + pb), C.order(na + nb),
+                                3).tolist())
+    with pytest.raises(ValueError, match="different numbers of filters"):
+        tp.filters.scores([a, rng.normal(size=(5, 7))], "l1")
+
+
+def test_errors_name_the_fix():
+    with pytest.raises(ValueError, match="dscore.*dstep.*l1"):
+        tp.filters.select(W5, 1, "nope")
+    with pytest.raises(ValueError, match="select"):
+        tp.filters.scores(W5, "dstep")
+    with pytest.raises(ValueError, match="'k' must be <= the number"):
+        tp.filters.select(W5, 6)
+    with pytest.raises(ValueError):
+        tp.filters.select(W5, -1)
+    with pytest.raises(ValueError, match="rank >= 2"):
+        tp.filters.select(np.ones(4), 1)
+    with pytest.raises(ValueError, match="NaN"):
+        tp.filters.select(np.full((2, 2), np.nan), 1)
+    with pytest.raises(ValueError, match="one score per output channel"):
+        tp.filters.select(W5, 1, lambda w: np.ones(3))
+    with pytest.raises(NotImplementedError, match="no filters"):
+        layer = keras.layers.BatchNormalization()
+        layer.build((None, 4))
+        tp.filters.select(layer, 1)
+
+
+def test_user_callable_criterion():
+    # largest-first on column max: the lowest max is pruned
+    got = tp.filters.select(W5, 2, lambda w: w.max(axis=0))
+    assert got.tolist() == [2, 4]  # maxima [1, 2, 0, .5, 0]
+
+
+def _dead_channel_model():
+    L = keras.layers
+    inp = keras.Input((4, 4, 1))
+    x = L.Conv2D(4, 3, padding="same", name="conv")(inp)
+    x = L.BatchNormalization(name="bn")(x)
+    x = L.ReLU(name="relu")(x)
+    out = L.Dense(2, name="out")(L.Flatten()(x))
+    model = keras.Model(inp, out)
+    gamma, beta, mean, var = model.get_layer("bn").get_weights()
+    beta[2] = -100.0  # post-ReLU channel 2 is always 0
+    beta[0] = 5.0     # channel 0 is almost never 0
+    model.get_layer("bn").set_weights([gamma, beta, mean, var])
+    return model
+
+
+def test_activation_criteria_use_the_post_activation_map():
+    model = _dead_channel_model()
+    x = np.random.default_rng(0).normal(size=(64, 4, 4, 1)).astype("f4")
+    s = tp.filters.scores("conv", "apoz", model=model, x=x)
+    assert s.shape == (4,) and np.all((s >= 0) & (s <= 1))
+    assert s[2] == 0.0 and s[0] == 1.0
+    assert tp.filters.select("conv", 1, "apoz", model=model,
+                             x=x).tolist() == [2]
+    m = tp.filters.scores("conv", "mean_activation", model=model, x=x)
+    assert m[2] == 0.0 and np.argmax(m) == 0
+    with pytest.raises(ValueError, match="model="):
+        tp.filters.scores(np.ones((3, 4)), "apoz")

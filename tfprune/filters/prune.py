@@ -1,0 +1,280 @@
+"""One-shot (parallel) filter pruning: rank on the original weights, then
+remove every selected channel in a single surgery rebuild (dscore.md §6)."""
+from __future__ import annotations
+
+import dataclasses
+import numbers
+
+import numpy as np
+
+from .._keras import check_model, keras
+from ..errors import InvalidParameterError
+from .criteria import filter_matrix, get_criterion, n_to_prune, select
+
+__all__ = ["Unit", "prunable_units", "plan_channels", "prune"]
+
+_PRUNABLE = None
+
+
+def _prunable_types():
+    global _PRUNABLE
+    if _PRUNABLE is None:
+        L = keras.layers
+        _PRUNABLE = (L.Conv1D, L.Conv2D, L.Conv3D, L.Dense,
+                     L.DepthwiseConv2D, L.SeparableConv1D, L.SeparableConv2D,
+                     L.Conv1DTranspose, L.Conv2DTranspose)
+    return _PRUNABLE
+
+
+@dataclasses.dataclass(frozen=True)
+class Unit:
+    """What one sensitivity row / plan entry prunes: a layer, or a
+    dependency group whose layers share their output channels.
+
+    Attributes:
+        name: the name used in tables and plans (the first member, or the
+            layer name the user asked for).
+        members: names of the layers whose output channels are removed
+            together (one for a plain layer).
+    """
+
+    name: str
+    members: tuple
+
+    @property
+    def is_group(self) -> bool:
+        return len(self.members) > 1
+
+
+def _surgery():
+    from .. import surgery
+    return surgery
+
+
+def _group_names(group):
+    members = getattr(group, "layers", None)
+    if members is None:
+        members = getattr(group, "members", None)
+    if members is None:
+        members = group
+    return [m if isinstance(m, str) else m.name for m in members]
+
+
+def _output_layers(model):
+    """Layers whose channels reach a model output through pass-through
+    layers only (removing them would change the output width)."""
+    types = _prunable_types()
+    out = set()
+    frontier = [t._keras_history.layer for t in model.outputs]
+    seen = set()
+    while frontier:
+        layer = frontier.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        if isinstance(layer, types):
+            out.add(layer.name)
+            continue
+        for node in layer._inbound_nodes:
+            for t in node.keras_inputs:
+                frontier.append(t._keras_history.layer)
+    return out
+
+
+def _groups(model):
+    """Surgery's dependency groups as (names, prunable, reaches_output)."""
+    try:
+        groups = _surgery().dependency_groups(model)
+    except (ImportError, AttributeError):
+        types = _prunable_types()
+        outputs = _output_layers(model)
+        return [((l.name,), True, l.name in outputs) for l in model.layers
+                if isinstance(l, types)]
+    return [(tuple(_group_names(g)), bool(getattr(g, "prunable", True)),
+             bool(getattr(g, "reaches_output", False))) for g in groups]
+
+
+def _groups_by_layer(model):
+    return {n: names for names, _, _ in _groups(model) for n in names
+            if len(names) > 1}
+
+
+def prunable_units(model, layers=None, groups=True, func="prunable_units"
+                   ) -> list[Unit]:
+    """The units a sensitivity sweep or a plan can prune.
+
+    Default: every prunable Conv/Dense layer (``tp.surgery.prunable_layers``)
+    except the ones that produce a model output; with ``groups=True`` a layer
+    coupled to others (residual ``Add`` chains, ...) becomes one unit with
+    its whole dependency group.
+
+    Args:
+        model: a tf_keras Sequential/Functional model.
+        layers: names (or layer objects) to restrict to; ``None`` for all.
+        groups: prune coupled layers together (otherwise coupled layers are
+            left out).
+
+    Returns:
+        list of :class:`Unit` in model order.
+
+    Raises:
+        ValueError: for an unknown, non-prunable or output layer in
+            ``layers``.
+    """
+    check_model(model, "model", func)
+    groups_ = _groups(model)
+    cand = [g for g in groups_ if g[1] and not g[2]
+            and (groups or len(g[0]) == 1)]
+    if layers is None:
+        return [Unit(g[0][0], g[0]) for g in cand]
+    if isinstance(layers, (str, keras.layers.Layer)):
+        layers = [layers]
+    where = {n: g for g in groups_ for n in g[0]}
+    ok = [n for g in cand for n in g[0]]
+    names = {l.name for l in model.layers}
+    units, taken = [], set()
+    for n in layers:
+        n = n if isinstance(n, str) else n.name
+        g = where.get(n)
+        if g is None or g not in cand:
+            if n not in names:
+                why = "no such layer"
+            elif g is None:
+                why = "it has no prunable output channels"
+            elif g[2]:
+                why = "its channels reach the model output"
+            elif not g[1]:
+                why = "surgery cannot remove its channels"
+            else:
+                why = ("it shares its channels with "
+                       f"{', '.join(m for m in g[0] if m != n)}; use "
+                       "groups=True to prune them together")
+            raise InvalidParameterError(
+                f"{func}(): layer {n!r} of model {model.name!r} cannot be "
+                f"pruned ({why}); prunable layers: {', '.join(ok)}.")
+        if n in taken:
+            continue
+        units.append(Unit(n, g[0]))
+        taken.update(g[0])
+    return units
+
+
+def _unit_lookup(model, func):
+    """name -> Unit (the layer's whole dependency group)."""
+    by_layer = _groups_by_layer(model)
+
+    def get(name):
+        return Unit(name, tuple(by_layer.get(name, (name,))))
+    return get
+
+
+def _count(value, n, name, func):
+    if isinstance(value, bool):
+        raise TypeError(f"{func}(): plan[{name!r}] must be a ratio in "
+                        f"[0, 1) or a count; got {value!r}.")
+    if isinstance(value, numbers.Integral):
+        k = int(value)
+        if not 0 <= k < n:
+            raise InvalidParameterError(
+                f"{func}(): plan[{name!r}] = {k} filters, but layer {name!r} "
+                f"has {n}; a count must be in [0, {n - 1}] (keep at least "
+                "one filter).")
+        return k
+    if isinstance(value, numbers.Real):
+        r = float(value)
+        if not 0.0 <= r < 1.0:
+            raise InvalidParameterError(
+                f"{func}(): plan[{name!r}] = {r} must be a ratio in [0, 1) "
+                "(or an integer count of filters).")
+        return n_to_prune(n, r)
+    raise TypeError(f"{func}(): plan[{name!r}] must be a ratio in [0, 1) or "
+                    f"an integer count; got {type(value).__name__}.")
+
+
+def plan_channels(model, plan, method="dscore", *, x=None, batch_size=256,
+                  **kw) -> dict:
+    """The channels ``prune`` would remove: layer name -> sorted indices.
+
+    Every ranking uses the original weights (one-shot). A plan entry for a
+    member of a dependency group applies to the whole group (ranked on the
+    sum of the members' scores) and every member gets the same indices.
+
+    Args:
+        model: a tf_keras Sequential/Functional model.
+        plan: dict layer name -> ratio (float in [0, 1), ``k = floor(n *
+            ratio)``) or count (int). Zero entries are skipped.
+        method: criterion name or callable (see ``tp.filters.select``).
+        x, batch_size: input data for data criteria (``apoz``, ...).
+        **kw: passed to the criterion (``seed`` for ``random``).
+
+    Returns:
+        dict layer name -> sorted ``np.ndarray`` of channel indices.
+    """
+    func = "plan_channels"
+    check_model(model, "model", func)
+    if not isinstance(plan, dict):
+        raise TypeError(f"{func}(): 'plan' must be a dict layer name -> "
+                        f"ratio or count; got {type(plan).__name__}.")
+    crit = get_criterion(method, func)
+    names = {l.name for l in model.layers}
+    unit_of = _unit_lookup(model, func)
+    out = {}
+    for name, value in plan.items():
+        if not isinstance(name, str) or name not in names:
+            raise InvalidParameterError(
+                f"{func}(): plan key {name!r} is not a layer of model "
+                f"{model.name!r}.")
+        unit = unit_of(name)
+        layers = [model.get_layer(m) for m in unit.members]
+        n = filter_matrix(layers[0], func).shape[1]
+        k = _count(value, n, name, func)
+        if k == 0:
+            continue
+        already = [m for m in unit.members if m in out]
+        if already:
+            raise InvalidParameterError(
+                f"{func}(): plan names both {name!r} and {already[0]!r}, "
+                "which share their channels (one dependency group); give "
+                "one entry per group.")
+        idx = select(layers if unit.is_group else layers[0], k, crit,
+                     model=model, x=x, batch_size=batch_size, **kw)
+        for m in unit.members:
+            out[m] = idx
+    return out
+
+
+def prune(model, plan, method="dscore", *, x=None, batch_size=256, **kw
+          ) -> keras.Model:
+    """One-shot physical pruning of many layers in one rebuild.
+
+    The input model is not changed. Rankings are all computed on the
+    original weights, so layer ``l+1``'s ranking still sees the input
+    channels layer ``l`` loses (the paper's parallel pruning).
+
+    Args:
+        model: a tf_keras Sequential/Functional model.
+        plan: dict layer name -> ratio in [0, 1) or integer count, e.g. the
+            output of ``tp.sensitivity.plan``.
+        method: criterion name or callable.
+        x, batch_size: input data for data criteria.
+        **kw: passed to the criterion.
+
+    Returns:
+        A new, smaller model (compiled like the input when it was compiled).
+
+    Example:
+        >>> small = tp.filters.prune(model, {"conv1": 0.5, "conv2": 16})
+    """
+    channels = plan_channels(model, plan, method, x=x, batch_size=batch_size,
+                             **kw)
+    if not channels:
+        new = keras.models.clone_model(model)
+        new.set_weights(model.get_weights())
+        from .retrain import compile_args
+        loss, metrics = compile_args(model)
+        if loss is not None:
+            new.compile(optimizer=type(model.optimizer).from_config(
+                model.optimizer.get_config()), loss=loss, metrics=metrics)
+        return new
+    return _surgery().prune_channels(
+        model, {k: np.asarray(v) for k, v in channels.items()})
