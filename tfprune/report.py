@@ -62,8 +62,8 @@ from ._validate import check_int
 from .errors import InvalidParameterError
 
 __all__ = ["count_params", "count_flops", "count_macs", "layer_table",
-           "compare", "render", "profiler_flops", "register_layer", "LayerCost", "COLUMNS",
-           "UNIT"]
+           "compare", "render", "profiler_flops", "load_model",
+           "register_layer", "LayerCost", "COLUMNS", "UNIT"]
 
 #: The first columns of :func:`layer_table`, in this order.
 COLUMNS = ("layer", "type", "output_shape", "params", "macs", "flops",
@@ -891,6 +891,54 @@ def _total_sparsity(table):
     return float((s.fillna(0) * w).sum() / w.sum())
 
 
+# --------------------------------------------------------------------- files
+
+def load_model(path):
+    """Load a saved tf_keras model (``.h5``, ``.keras`` or SavedModel folder)
+    for reporting, without compiling it.
+
+    Models saved with tfmot pruning wrappers load inside tfmot's
+    ``prune_scope``.
+
+    Args:
+        path: file or folder written by ``model.save(...)`` from ``tp.keras``.
+
+    Returns:
+        the ``tp.keras`` model.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: the file is not a readable tf_keras model (e.g. saved by
+            Keras 3, or not a model file at all).
+    """
+    import os
+
+    func = "load_model"
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{func}(): 'path' must be a str or path; got "
+                        f"{type(path).__name__}.")
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{func}(): no such file or folder: {path!r}.")
+    try:
+        try:
+            return keras.models.load_model(path, compile=False)
+        except (ValueError, TypeError) as e:
+            if "PruneLowMagnitude" not in str(e):
+                raise
+            import tensorflow_model_optimization as tfmot
+            with tfmot.sparsity.keras.prune_scope():
+                return keras.models.load_model(path, compile=False)
+    except Exception as e:  # noqa: BLE001  (h5py, JSON and Keras errors)
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise InvalidParameterError(
+            f"{func}(): cannot read {path!r} as a tf_keras model "
+            f"({type(e).__name__}: {first[:200]}). Save the model from "
+            "tp.keras / tf_keras with model.save('model.h5') or "
+            "model.save('model.keras'); files written by Keras 3 cannot be "
+            "read by tf_keras.") from e
+
+
 # ------------------------------------------------------------------ profiler
 
 def profiler_flops(model, batch_size=1) -> int:
@@ -1042,11 +1090,24 @@ def _render_table(t, title):
     lines.append(f"Totals: {params:,} params, {macs:,} MACs, {flops:,} "
                  f"FLOPs ({_human(flops)}; 2 per MAC + bias adds; "
                  f"batch {batch}).")
-    missing = t.loc[~t["counted"].astype(bool), "layer"] if "counted" in \
-        t.columns else []
-    if len(missing):
-        lines.append("* not counted (0 FLOPs): " + ", ".join(missing))
+    if "counted" in t.columns:
+        missing = list(t.loc[~t["counted"].astype(bool), "layer"])
+        if missing:
+            lines.append("* not counted (0 FLOPs): " + _names(missing))
+    if "note" in t.columns:
+        by_note: dict[str, list] = {}
+        for name, note in zip(t["layer"], t["note"]):
+            for part in filter(None, str(note or "").split("; ")):
+                by_note.setdefault(part, []).append(name)
+        for note, names in by_note.items():
+            lines.append(f"Note: {_names(names)}: {note}.")
     return "\n".join(lines)
+
+
+def _names(names, limit=4):
+    if len(names) <= limit:
+        return ", ".join(names)
+    return f"{', '.join(names[:limit - 1])}, ... ({len(names)} layers)"
 
 
 def _render_compare(t, title):
