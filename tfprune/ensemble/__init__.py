@@ -1,0 +1,27 @@
+"""Monte Carlo over many networks: train and prune N MLPs as one graph.
+
+``monte_carlo(data, n_networks=...)`` runs the moth study's protocol
+(moth.md §6): N identical-shape MLPs with independent seeds, stacked into
+``(N, fan_in, fan_out)`` kernels, trained together on the same minibatches
+with per-network Adam and early stopping, pruned level by level with exact
+per-layer magnitude counts (masks only shrink), and evaluated on the full
+splits after every level. The building blocks (:class:`StackedMLP`,
+:class:`EnsembleTrainer`, :func:`prune_ensemble`) can be used alone.
+"""
+from .stack import StackedMLP
+from .optim import StackedAdam
+from .stopping import RatioStopping, PatienceStopping
+from .masks import magnitude_masks, prune_count
+from .prune import prune_ensemble
+from .train import EnsembleTrainer, LevelLog
+from .results import (MonteCarloResult, sparsest, sparsity_distribution,
+                      summary, layer_survival, connection_survival)
+from .montecarlo import (monte_carlo, MOTH_SPARSITIES, MOTH_INPUTS,
+                         MOTH_OUTPUTS)
+
+__all__ = ["StackedMLP", "StackedAdam", "RatioStopping", "PatienceStopping",
+           "magnitude_masks", "prune_count", "prune_ensemble",
+           "EnsembleTrainer", "LevelLog", "MonteCarloResult", "sparsest",
+           "sparsity_distribution", "summary", "layer_survival",
+           "connection_survival", "monte_carlo", "MOTH_SPARSITIES",
+           "MOTH_INPUTS", "MOTH_OUTPUTS"]

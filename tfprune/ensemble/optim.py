@@ -1,0 +1,96 @@
+"""Adam for stacked variables, one independent optimiser per network.
+
+Keras' Adam keeps one step counter for all variables; here every network has
+its own counter ``t[p]`` and only networks whose ``active[p]`` is 1 move
+(moments, counter and weights), so a network that has stopped early is frozen
+exactly while the others go on. Updates are multiplied by the weight masks,
+so a pruned entry stays exactly zero even while its old moments decay.
+"""
+from __future__ import annotations
+
+from .._keras import tf
+
+__all__ = ["StackedAdam"]
+
+
+class StackedAdam:
+    """Per-network Adam (Kingma & Ba) over variables of shape ``(N, ...)``.
+
+    ``m_hat / (sqrt(v_hat) + epsilon)`` with bias correction by each
+    network's own step count. Variables are created in ``strategy``'s scope;
+    :meth:`apply` must run in cross-replica context (inside a ``tf.function``).
+
+    Args:
+        variables: the stacked trainable variables (kernels and biases).
+        masks: one 0/1 mask variable per variable (same shape), or ``None``.
+        n_networks: ``N``, the size of the first axis.
+        learning_rate, beta_1, beta_2, epsilon: Adam's settings.
+        strategy: the ``tf.distribute.Strategy`` owning the variables.
+    """
+
+    def __init__(self, variables, masks, n_networks, learning_rate=5e-4,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, strategy=None):
+        self.variables = list(variables)
+        self.masks = list(masks) if masks is not None else \
+            [None] * len(self.variables)
+        self.lr = float(learning_rate)
+        self.beta_1 = float(beta_1)
+        self.beta_2 = float(beta_2)
+        self.epsilon = float(epsilon)
+        strategy = strategy or tf.distribute.get_strategy()
+        with strategy.scope():
+            self.m = [tf.Variable(tf.zeros_like(v), trainable=False,
+                                  name=f"adam_m_{i}")
+                      for i, v in enumerate(self.variables)]
+            self.v = [tf.Variable(tf.zeros_like(v), trainable=False,
+                                  name=f"adam_v_{i}")
+                      for i, v in enumerate(self.variables)]
+            self.t = tf.Variable(tf.zeros([n_networks], tf.int64),
+                                 trainable=False, name="adam_t")
+            self.active = tf.Variable(tf.ones([n_networks], tf.float32),
+                                      trainable=False, name="active")
+
+    def apply(self, grads) -> None:
+        """One Adam step for the active networks.
+
+        ``lr * m_hat / (sqrt(v_hat) + eps)`` is computed as
+        ``lr * sqrt(c2) / c1 * m / (sqrt(v) + eps * sqrt(c2))`` (the same
+        value) so that the per-network factors are ``(N, 1, ...)`` tensors
+        and each variable needs a dozen in-place element-wise ops. An
+        inactive network has all its factors at 0 and does not move.
+        """
+        active = self.active.read_value()
+        t = self.t.assign_add(tf.cast(active > 0, tf.int64))
+        tf_ = tf.cast(tf.maximum(t, 1), tf.float32)
+        c1 = 1.0 - tf.pow(self.beta_1, tf_)
+        sc2 = tf.sqrt(1.0 - tf.pow(self.beta_2, tf_))
+        k1 = (1.0 - self.beta_1) * active
+        k2 = (1.0 - self.beta_2) * active
+        lr = self.lr * sc2 / c1 * active
+        eps = self.epsilon * sc2
+        for var, g, m, v, mask in zip(self.variables, grads, self.m, self.v,
+                                      self.masks):
+            shape = [-1] + [1] * (len(var.shape) - 1)
+            m.assign_add((g - m) * tf.reshape(k1, shape))
+            v.assign_add((tf.square(g) - v) * tf.reshape(k2, shape))
+            step = m / (tf.sqrt(v) + tf.reshape(eps, shape))
+            step = step * tf.reshape(lr, shape)
+            if mask is not None:
+                step = step * mask
+            var.assign_sub(step)
+
+    def get_state(self) -> dict:
+        """Moments, step counters and the active flags as NumPy arrays."""
+        state = {"adam_t": self.t.numpy(), "adam_active": self.active.numpy()}
+        for i, (m, v) in enumerate(zip(self.m, self.v)):
+            state[f"adam_m_{i}"] = m.numpy()
+            state[f"adam_v_{i}"] = v.numpy()
+        return state
+
+    def set_state(self, state: dict) -> None:
+        """Load arrays written by :meth:`get_state`."""
+        self.t.assign(state["adam_t"])
+        self.active.assign(state["adam_active"])
+        for i, (m, v) in enumerate(zip(self.m, self.v)):
+            m.assign(state[f"adam_m_{i}"])
+            v.assign(state[f"adam_v_{i}"])
