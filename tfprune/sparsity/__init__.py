@@ -1,0 +1,29 @@
+"""Unstructured magnitude pruning on tfmot: sequential levels, dynamic
+pruning, lottery tickets, and the sparsest network under a loss threshold.
+
+Callbacks for the user's own ``model.fit`` (``SequentialPruning``,
+``DynamicPruning``, ``RewindPoint``, ``PruningProgress``) hold the one
+implementation of each schedule; ``sequential_prune``, ``dynamic`` and
+``lottery_ticket`` are drivers on top of them.
+"""
+from .schedules import LevelSparsity, MOTH_LEVELS, check_levels, remaining_after
+from .wrap import wrap, strip, is_wrapped
+from .masks import (get_masks, set_masks, apply_masks, prune_remaining,
+                    percentile_masks, sparsity_table, achieved_sparsity,
+                    count_pruned)
+from .callbacks import (SequentialPruning, DynamicPruning, RewindPoint,
+                        PruningProgress, HISTORY_COLUMNS)
+from .rewind import snapshot, rewind, reinitialize
+from .sequential import sequential_prune, find_sparsest, SequentialResult
+from .strategies import (one_shot, dynamic, lottery_ticket,
+                         compare_strategies, StrategyRun, LotteryResult)
+
+__all__ = ["LevelSparsity", "MOTH_LEVELS", "check_levels", "remaining_after",
+           "wrap", "strip", "is_wrapped", "get_masks", "set_masks",
+           "apply_masks", "prune_remaining", "percentile_masks",
+           "sparsity_table", "achieved_sparsity", "count_pruned",
+           "SequentialPruning", "DynamicPruning", "RewindPoint",
+           "PruningProgress", "HISTORY_COLUMNS", "snapshot", "rewind",
+           "reinitialize", "sequential_prune", "find_sparsest",
+           "SequentialResult", "one_shot", "dynamic", "lottery_ticket",
+           "compare_strategies", "StrategyRun", "LotteryResult"]

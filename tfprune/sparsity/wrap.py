@@ -1,0 +1,336 @@
+"""Wrap a tf_keras model with tfmot pruning wrappers, and strip them again.
+
+Both functions return NEW models: the caller's model (and its variables) is
+never touched. The clone keeps the layer names of the input; each pruned
+layer ``x`` becomes tfmot's ``prune_low_magnitude_x`` wrapper around a copy of
+``x``. When the input model was compiled, the output is compiled with the same
+loss and metrics and a fresh optimizer of the same configuration.
+"""
+from __future__ import annotations
+
+from .._keras import check_model, keras
+from .._validate import check_float, check_int, check_type
+from ..errors import InvalidParameterError, UnsupportedLayerError
+from .schedules import LevelSparsity
+
+from tensorflow_model_optimization.python.core.sparsity.keras import (
+    prunable_layer as _prunable_layer,
+    prune_registry as _registry,
+    pruning_schedule as _tfmot_schedule,
+    pruning_wrapper as _pw)
+
+__all__ = ["wrap", "strip", "is_wrapped", "wrappers", "prunable_layer_names",
+           "output_layer_names", "recompile_like"]
+
+PruneLowMagnitude = _pw.PruneLowMagnitude
+
+
+def wrappers(model) -> list:
+    """The tfmot pruning wrappers of ``model``, in layer order."""
+    return [la for la in model.layers if isinstance(la, PruneLowMagnitude)]
+
+
+def is_wrapped(model) -> bool:
+    """True when ``model`` holds at least one tfmot pruning wrapper."""
+    return bool(wrappers(model))
+
+
+def _prunable_weight_names(layer):
+    """Names of the weights tfmot prunes in ``layer``; None if unsupported."""
+    if isinstance(layer, _prunable_layer.PrunableLayer) or hasattr(
+            layer, "get_prunable_weights"):
+        return ["<custom>"]
+    if _registry.PruneRegistry.supports(layer):
+        if layer.__class__ in _registry.PruneRegistry._LAYERS_WEIGHTS_MAP:
+            return list(_registry.PruneRegistry._weight_names(layer))
+        return ["<rnn>"]
+    return None
+
+
+def prunable_layer_names(model) -> list[str]:
+    """Layers of a plain model that tfmot can prune (they have a kernel)."""
+    return [la.name for la in model.layers
+            if la.weights and not isinstance(la, keras.layers.InputLayer)
+            and not isinstance(la, keras.Model)
+            and _prunable_weight_names(la)]
+
+
+def output_layer_names(model, among) -> list[str]:
+    """The last layer of ``among`` on the path to each model output."""
+    among = set(among)
+    by_name = {la.name: la for la in model.layers}
+    found = []
+    for name in model.output_names:
+        todo = [by_name[name]] if name in by_name else []
+        seen = set()
+        while todo:
+            la = todo.pop()
+            if la.name in seen:
+                continue
+            seen.add(la.name)
+            if la.name in among:
+                if la.name not in found:
+                    found.append(la.name)
+                continue
+            for node in la._inbound_nodes:
+                inbound = node.inbound_layers
+                if not isinstance(inbound, (list, tuple)):
+                    inbound = [inbound]
+                todo.extend(inbound)
+    return found
+
+
+def _select(model, layers, func):
+    all_names = [la.name for la in model.layers]
+    by_name = {la.name: la for la in model.layers}
+    for la in model.layers:
+        if isinstance(la, keras.Model):
+            raise UnsupportedLayerError(
+                f"{func}(): layer '{la.name}' is a nested model "
+                f"({type(la).__name__}); tfmot cannot wrap the layers inside "
+                "it through the outer model. Rebuild the model flat (call "
+                "the inner layers directly on the outer tensors).")
+    if layers is None:
+        chosen = []
+        for la in model.layers:
+            if isinstance(la, keras.layers.InputLayer) or not la.weights:
+                continue
+            names = _prunable_weight_names(la)
+            if names is None:
+                raise UnsupportedLayerError(
+                    f"{func}(): layer '{la.name}' ({type(la).__name__}) has "
+                    "weights but tfmot's prune_low_magnitude cannot wrap it. "
+                    "Leave it out with layers=[...] (the names to prune), or "
+                    "give the layer class a get_prunable_weights() method "
+                    "(tfmot PrunableLayer).")
+            if names:
+                chosen.append(la.name)
+        if not chosen:
+            raise InvalidParameterError(
+                f"{func}(): model '{model.name}' has no layer with prunable "
+                "weights (Dense, Conv, Embedding, ...).")
+        return chosen
+    if isinstance(layers, (str, keras.layers.Layer)):
+        layers = [layers]
+    check_type(layers, (list, tuple), "layers", func,
+               "a list of layer names (or None for every prunable layer)")
+    chosen = []
+    for item in layers:
+        name = item.name if isinstance(item, keras.layers.Layer) else item
+        if name not in by_name:
+            raise InvalidParameterError(
+                f"{func}(): 'layers' names {name!r}, which is not a layer of "
+                f"model '{model.name}'; its layers are {all_names}.")
+        la = by_name[name]
+        names = _prunable_weight_names(la)
+        if names is None:
+            raise UnsupportedLayerError(
+                f"{func}(): layer '{name}' ({type(la).__name__}) cannot be "
+                "wrapped by tfmot's prune_low_magnitude; remove it from "
+                "'layers' or give its class a get_prunable_weights() method.")
+        if not names:
+            raise InvalidParameterError(
+                f"{func}(): layer '{name}' ({type(la).__name__}) has no "
+                "prunable weights; remove it from 'layers'.")
+        if name not in chosen:
+            chosen.append(name)
+    return chosen
+
+
+def layer_rates(model, targets, output_rate=1.0, rates=None, func="wrap"):
+    """Per-layer multiplier of the requested sparsity."""
+    output_rate = check_float(output_rate, "output_rate", func, 0.0, 1.0)
+    out = {name: 1.0 for name in targets}
+    for name in output_layer_names(model, targets):
+        out[name] = output_rate
+    if rates:
+        check_type(rates, dict, "layer_rates", func)
+        for name, r in rates.items():
+            if name not in out:
+                raise InvalidParameterError(
+                    f"{func}(): 'layer_rates' names {name!r}, which is not a "
+                    f"pruned layer; pruned layers are {list(out)}.")
+            out[name] = check_float(r, f"layer_rates[{name!r}]", func, 0.0,
+                                    1.0)
+    return out
+
+
+def _schedule_for(schedule, sparsity, rate, frequency, begin_step, func):
+    if schedule is None:
+        return LevelSparsity(sparsity, begin_step=begin_step,
+                             frequency=frequency, scale=max(rate, 1e-9))
+    if isinstance(schedule, LevelSparsity):
+        cfg = dict(schedule.get_config()["config"])
+        cfg["scale"] = max(cfg["scale"] * rate, 1e-9)
+        return LevelSparsity(**cfg)
+    if rate == 1.0:
+        return schedule
+    cfg = schedule.get_config()["config"]
+    if isinstance(schedule, _tfmot_schedule.ConstantSparsity):
+        cfg = dict(cfg, target_sparsity=cfg["target_sparsity"] * rate)
+        return _tfmot_schedule.ConstantSparsity(**cfg)
+    if isinstance(schedule, _tfmot_schedule.PolynomialDecay):
+        cfg = dict(cfg, initial_sparsity=cfg["initial_sparsity"] * rate,
+                   final_sparsity=cfg["final_sparsity"] * rate)
+        return _tfmot_schedule.PolynomialDecay(**cfg)
+    raise InvalidParameterError(
+        f"{func}(): a per-layer rate ({rate}) cannot be applied to a "
+        f"{type(schedule).__name__}; use output_rate=1.0 or a ConstantSparsity"
+        "/PolynomialDecay/LevelSparsity schedule.")
+
+
+def _fresh_optimizer(opt):
+    return type(opt).from_config(opt.get_config())
+
+
+def recompile_like(new, old, optimizer=None):
+    """Compile ``new`` with ``old``'s loss and metrics and a fresh optimizer
+    (same class and config) unless ``optimizer`` is given. No-op when ``old``
+    was never compiled."""
+    if getattr(old, "optimizer", None) is None or not getattr(
+            old, "compiled_loss", None):
+        return new
+    args = old._get_compile_args()
+    new.compile(optimizer=optimizer or _fresh_optimizer(old.optimizer),
+                loss=args["loss"], metrics=args["metrics"],
+                weighted_metrics=args["weighted_metrics"],
+                loss_weights=args["loss_weights"])
+    return new
+
+
+def _copy_layer(layer):
+    return layer.__class__.from_config(layer.get_config())
+
+
+def wrap(model, sparsity=0.5, schedule=None, layers=None, prune_bias=False,
+         output_rate=1.0, layer_rates=None, frequency=1, begin_step=1,
+         masks=None, compile=True):
+    """Return a copy of ``model`` with tfmot ``prune_low_magnitude`` wrappers.
+
+    By default every layer with a prunable kernel (Dense, Conv, ...) is
+    wrapped with a :class:`LevelSparsity` schedule, which prunes to
+    ``sparsity`` at step ``begin_step`` and re-prunes every ``frequency``
+    steps (tfmot's ``ConstantSparsity(sparsity, begin_step=0, frequency=1)``
+    with the defaults; ``frequency=0`` keeps the first mask). Train the
+    result with ``tfmot.sparsity.keras.UpdatePruningStep()`` or one of the
+    ``tp.sparsity`` callbacks, which do the same.
+
+    Args:
+        model: a built Sequential/Functional tf_keras model (not changed).
+        sparsity: target fraction of zeros per layer, in [0, 1).
+        schedule: a tfmot ``PruningSchedule`` (``ConstantSparsity``,
+            ``PolynomialDecay``, ``LevelSparsity``) instead of the default.
+        layers: names (or layer objects) of the layers to prune; None prunes
+            every layer that has a prunable kernel.
+        prune_bias: prune the biases too (each with its own threshold). Not
+            kept by ``model.save``: a reloaded wrapper prunes kernels only.
+        output_rate: sparsity multiplier of the output layer (0.5: the
+            lottery-ticket papers' half rate).
+        layer_rates: ``{layer_name: multiplier}`` for other layers.
+        frequency: re-pruning period in steps for the default schedule.
+        begin_step: first pruning step (>= 1) of the default schedule, or -1
+            for masks set only from outside (``set_masks``).
+        masks: ``{layer_name: [mask, ...]}`` to install (schedules frozen).
+        compile: compile the copy like ``model`` (fresh optimizer) when
+            ``model`` was compiled.
+
+    Returns:
+        A new tf_keras model holding the wrappers (weights copied).
+
+    Raises:
+        TypeError: Keras 3, subclassed or non-model input.
+        UnsupportedLayerError: a layer tfmot cannot wrap (the message names
+            it and says how to leave it out), or a nested model.
+        InvalidParameterError: bad sparsity, layer name or rate.
+    """
+    func = "wrap"
+    check_model(model, "model", func)
+    if is_wrapped(model):
+        raise InvalidParameterError(
+            f"{func}(): model '{model.name}' already holds pruning wrappers "
+            f"({wrappers(model)[0].name}, ...); strip it first with "
+            "tp.sparsity.strip(model).")
+    sparsity = check_float(sparsity, "sparsity", func, 0.0, 1.0,
+                           max_inclusive=False)
+    if schedule is not None and not isinstance(
+            schedule, _tfmot_schedule.PruningSchedule):
+        raise TypeError(
+            f"{func}(): 'schedule' must be a tfmot PruningSchedule "
+            "(ConstantSparsity, PolynomialDecay) or tp.sparsity.LevelSparsity;"
+            f" got {type(schedule).__name__}.")
+    frequency = check_int(frequency, "frequency", func, min_value=0)
+    begin_step = check_int(begin_step, "begin_step", func, min_value=-1)
+    targets = _select(model, layers, func)
+    rates = globals()["layer_rates"](model, targets, output_rate,
+                                     layer_rates, func)
+    if masks is not None:
+        begin_step = -1
+
+    def clone_fn(layer):
+        new = _copy_layer(layer)
+        if layer.name not in rates:
+            return new
+        if prune_bias and getattr(layer, "use_bias", False) and hasattr(
+                layer, "kernel"):
+            new.get_prunable_weights = lambda la=new: [la.kernel, la.bias]
+        sched = _schedule_for(schedule, sparsity, rates[layer.name],
+                              frequency, begin_step, func)
+        return PruneLowMagnitude(new, pruning_schedule=sched)
+
+    clone = keras.models.clone_model(model, clone_function=clone_fn)
+    by_name = {}
+    for la in clone.layers:
+        inner = la.layer if isinstance(la, PruneLowMagnitude) else la
+        by_name[inner.name] = la
+    for la in model.layers:
+        if la.weights and la.name in by_name:
+            by_name[la.name].set_weights(la.get_weights())
+    if masks is not None:
+        from .masks import set_masks
+        set_masks(clone, masks)
+    if compile:
+        recompile_like(clone, model)
+    return clone
+
+
+def _masked_inner_values(wrapper):
+    inner = wrapper.layer
+    values = {v.ref(): v.numpy() for v in inner.weights}
+    for w, m, _ in wrapper.pruning_vars:
+        if w.ref() in values:
+            values[w.ref()] = (values[w.ref()] * m.numpy()).astype(
+                values[w.ref()].dtype)
+    return [values[v.ref()] for v in inner.weights]
+
+
+def strip(model, compile=True):
+    """Return a plain copy of a wrapped model, with the masks applied.
+
+    Pruned weights are exact zeros in the copy. The copy shares no variable
+    with ``model``, so training ``model`` further does not change it.
+
+    Args:
+        model: a tf_keras model, wrapped or not (not changed).
+        compile: compile the copy like ``model`` (fresh optimizer).
+
+    Returns:
+        A new tf_keras model with the original layer names.
+    """
+    check_model(model, "model", "strip")
+
+    def clone_fn(layer):
+        if isinstance(layer, PruneLowMagnitude):
+            return _copy_layer(layer.layer)
+        return _copy_layer(layer)
+
+    clone = keras.models.clone_model(model, clone_function=clone_fn)
+    by_name = {la.name: la for la in clone.layers}
+    for la in model.layers:
+        if isinstance(la, PruneLowMagnitude):
+            by_name[la.layer.name].set_weights(_masked_inner_values(la))
+        elif la.weights and la.name in by_name:
+            by_name[la.name].set_weights(la.get_weights())
+    if compile:
+        recompile_like(clone, model)
+    return clone
+
