@@ -16,6 +16,7 @@ from .prune import prune_ensemble
 from .train import EnsembleTrainer, LevelLog
 from .results import (MonteCarloResult, sparsest, sparsity_distribution,
                       summary, layer_survival, connection_survival)
+from .report import save_report
 from .montecarlo import (monte_carlo, MOTH_SPARSITIES, MOTH_INPUTS,
                          MOTH_OUTPUTS)
 
@@ -23,5 +24,5 @@ __all__ = ["StackedMLP", "StackedAdam", "RatioStopping", "PatienceStopping",
            "magnitude_masks", "prune_count", "prune_ensemble",
            "EnsembleTrainer", "LevelLog", "MonteCarloResult", "sparsest",
            "sparsity_distribution", "summary", "layer_survival",
-           "connection_survival", "monte_carlo", "MOTH_SPARSITIES",
+           "connection_survival", "save_report", "monte_carlo", "MOTH_SPARSITIES",
            "MOTH_INPUTS", "MOTH_OUTPUTS"]

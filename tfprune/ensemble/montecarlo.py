@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 
 from .._io import RunDir, atomic_save_npz, atomic_write_csv
-from .._keras import tf
 from .._validate import (check_choice, check_float, check_increasing_fractions,
                          check_int, check_type)
 from ..errors import InvalidParameterError
@@ -316,7 +315,8 @@ class _Records:
         n = ens.n_networks
         masks = [m.numpy() for m in ens.kernel_masks]
         bmasks = [m.numpy() for m in ens.bias_masks]
-        kept_l = np.stack([m.reshape(n, -1).sum(axis=1) for m in masks], 1)
+        kept_l = np.stack([m.reshape(n, -1).sum(axis=1, dtype=np.int64)
+                           for m in masks], 1)
         tot_l = np.array([int(np.prod(m.shape[1:])) for m in masks])
         kept = kept_l.sum(axis=1)
         btot = sum(int(np.prod(m.shape[1:])) for m in bmasks)
@@ -326,10 +326,10 @@ class _Records:
         h["seed"] += [s if s is not None else -1 for s in ens.seeds]
         h["level"] += [level] * n
         h["sparsity"] += [float(target)] * n
-        h["kernel_sparsity"] += list(1.0 - kept / tot_l.sum())
+        h["kernel_sparsity"] += list(1.0 - kept / float(tot_l.sum()))
         h["kept_weights"] += list(kept.astype(int))
         h["total_weights"] += [int(tot_l.sum())] * n
-        h["bias_sparsity"] += list(1.0 - bkept / btot)
+        h["bias_sparsity"] += list(1.0 - np.asarray(bkept, float) / btot)
         for c in ("train_loss", "val_loss", "test_loss"):
             h[c] += list(np.asarray(losses[c], float))
         h["batches"] += list(np.asarray(log.batches, int))
@@ -343,8 +343,8 @@ class _Records:
             self.layers["kept"] += list(kept_l[:, l].astype(int))
             self.layers["total"] += [int(tot_l[l])] * n
             self.layers["fraction"] += list(kept_l[:, l] / tot_l[l])
-        first = masks[0].sum(axis=2)          # (N, inputs)
-        last = masks[-1].sum(axis=1)          # (N, outputs)
+        first = masks[0].sum(axis=2, dtype=np.int64)   # (N, inputs)
+        last = masks[-1].sum(axis=1, dtype=np.int64)   # (N, outputs)
         for kind, counts, names_, total in (
                 ("input", first, in_names, masks[0].shape[2]),
                 ("output", last, out_names, masks[-1].shape[1])):
@@ -363,12 +363,16 @@ class _Records:
         hist = pd.DataFrame(self.hist)
         hist = hist.astype({"network": int, "seed": "int64", "level": int,
                             "kept_weights": int, "total_weights": int,
-                            "batches": int, "stopped": bool})
+                            "batches": int, "stopped": bool,
+                            "kernel_sparsity": float, "bias_sparsity": float,
+                            "train_loss": float, "val_loss": float,
+                            "test_loss": float})
         lay = pd.DataFrame(self.layers).astype(
-            {"network": int, "level": int, "kept": int, "total": int})
+            {"network": int, "level": int, "kept": int, "total": int,
+             "fraction": float})
         con = pd.DataFrame(self.conn).astype(
             {"network": int, "level": int, "unit": int, "kept": int,
-             "total": int})
+             "total": int, "fraction": float})
         return hist, lay, con
 
     def arrays(self) -> dict:

@@ -270,7 +270,12 @@ class StackedMLP:
                     f"{f}(): models[{j}] ({m.name}) must be a chain of Dense "
                     "layers only; got " +
                     ", ".join(type(l).__name__ for l in dense) + ".")
-            shapes.append(tuple(l.kernel.shape.as_list() for l in dense))
+            if not all(l.use_bias for l in dense):
+                raise InvalidParameterError(
+                    f"{f}(): every Dense layer of models[{j}] ({m.name}) "
+                    "must have a bias (use_bias=True).")
+            shapes.append(tuple(tuple(l.kernel.shape.as_list())
+                                for l in dense))
             acts.append(tuple(l.get_config()["activation"] for l in dense))
         if len(set(shapes)) != 1 or len(set(acts)) != 1:
             raise InvalidParameterError(

@@ -181,7 +181,10 @@ class EnsembleTrainer:
                 ta_v = ta_v.write(k, vsse / vscale)
             return ta_t.stack(), ta_v.stack()
 
-        fn = tf.function(steps, jit_compile=self.jit_compile or None)
+        fn = tf.function(steps, jit_compile=self.jit_compile or None,
+                         input_signature=self._data_spec(2) + [
+                             tf.TensorSpec([], tf.int64),
+                             tf.TensorSpec([], tf.int32)])
         self._steps[key] = fn
         return fn
 
@@ -321,7 +324,7 @@ class EnsembleTrainer:
                                tf.float64)
             return acc / tf.cast(n * ens.outputs, tf.float64)
 
-        fn = tf.function(evaluate)
+        fn = tf.function(evaluate, input_signature=self._data_spec(1))
         self._eval[batch_size] = fn
         return fn
 
@@ -337,6 +340,11 @@ class EnsembleTrainer:
         except tf.errors.ResourceExhaustedError as e:
             raise out_of_memory(e, self.ensemble, batch_size,
                                 "evaluating") from e
+
+    def _data_spec(self, n_pairs):
+        ens = self.ensemble
+        return [tf.TensorSpec([None, ens.inputs], tf.float32),
+                tf.TensorSpec([None, ens.outputs], tf.float32)] * n_pairs
 
     def get_state(self) -> dict:
         return self.optimizer.get_state()
