@@ -1,2 +1,121 @@
-"""Figures for the sparsity flow."""
-__all__ = []
+"""Figures for the sparsity flow: loss vs sparsity, strategy training curves."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["plot_loss_vs_sparsity", "plot_strategy_curves",
+           "plot_strategy_summary"]
+
+
+def _frame(obj, name):
+    frame = getattr(obj, "history", obj)
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"{name}(): expected a history DataFrame (or a "
+                        f"SequentialResult); got {type(obj).__name__}.")
+    return frame
+
+
+def plot_loss_vs_sparsity(history, threshold=1e-3, columns=("train_loss",
+                          "val_loss"), ax=None, title=None):
+    """Loss against sparsity with the threshold line (the original's Step 4).
+
+    The most pruned level under the threshold (``find_sparsest`` on the first
+    column) is marked.
+
+    Args:
+        history: ``sequential_prune(...).history`` (or the result itself).
+        threshold: horizontal line; None for none.
+        columns: loss columns to draw (those present are drawn).
+        ax: an existing Axes to draw on.
+
+    Returns:
+        matplotlib Figure.
+    """
+    import matplotlib.pyplot as plt
+    from ..sparsity.sequential import find_sparsest
+    h = _frame(history, "plot_loss_vs_sparsity")
+    cols = [c for c in columns if c in h.columns]
+    if not cols:
+        raise ValueError(f"plot_loss_vs_sparsity(): none of {list(columns)} "
+                         f"is a column of the history {list(h.columns)}.")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 4))
+    else:
+        fig = ax.figure
+    x = 100 * h["sparsity"].to_numpy()
+    for c in cols:
+        ax.plot(x, h[c].to_numpy(), "o-", label=c.replace("_", " "))
+    if threshold is not None:
+        ax.axhline(threshold, color="k", ls="--", lw=1,
+                   label=f"threshold {threshold:g}")
+        best = find_sparsest(h, threshold, cols[0])
+        if best is not None:
+            ax.plot(100 * best["sparsity"], best[cols[0]], "r*", ms=14,
+                    label=f"sparsest: {100 * best['sparsity']:.0f} %")
+    ax.set_yscale("log")
+    ax.set_xlabel("weights pruned (%)")
+    ax.set_ylabel("loss")
+    ax.set_title(title or "Loss vs sparsity")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_strategy_curves(curves, column="val_loss", ax=None, title=None):
+    """Mean ± std training curves per strategy.
+
+    Args:
+        curves: ``compare_strategies(...).attrs["curves"]`` (columns
+            ``seed, strategy, epoch, <column>``).
+        column: the logged value to draw.
+
+    Returns:
+        matplotlib Figure.
+    """
+    import matplotlib.pyplot as plt
+    if not isinstance(curves, pd.DataFrame) or not {
+            "strategy", "epoch", column} <= set(curves.columns):
+        raise ValueError("plot_strategy_curves(): 'curves' must be a "
+                         "DataFrame with columns strategy, epoch and "
+                         f"{column!r} (compare_strategies(...).attrs"
+                         "['curves']).")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 4))
+    else:
+        fig = ax.figure
+    for name, g in curves.groupby("strategy", sort=False):
+        s = g.groupby("epoch")[column]
+        mean, std = s.mean(), s.std().fillna(0.0)
+        ax.plot(mean.index, mean.to_numpy(), label=name)
+        ax.fill_between(mean.index, (mean - std).to_numpy(),
+                        (mean + std).to_numpy(), alpha=0.2)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(column.replace("_", " "))
+    ax.set_title(title or f"{column} (mean ± std over seeds)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_strategy_summary(summary, metrics=("test_loss", "test_accuracy")):
+    """Bar chart of mean ± std per strategy (``compare_strategies`` output).
+
+    Returns:
+        matplotlib Figure.
+    """
+    import matplotlib.pyplot as plt
+    metrics = [m for m in metrics if f"{m}_mean" in summary.columns]
+    if not metrics:
+        raise ValueError("plot_strategy_summary(): 'summary' has no "
+                         "<metric>_mean columns (compare_strategies output).")
+    fig, axes = plt.subplots(1, len(metrics),
+                             figsize=(4.5 * len(metrics), 3.5))
+    axes = np.atleast_1d(axes)
+    for ax, m in zip(axes, metrics):
+        ax.bar(summary["strategy"], summary[f"{m}_mean"],
+               yerr=summary.get(f"{m}_std"), capsize=4)
+        ax.set_title(m.replace("_", " "))
+        ax.tick_params(axis="x", rotation=20)
+    fig.tight_layout()
+    return fig

@@ -63,9 +63,10 @@ class LotteryResult:
 
     Attributes:
         history: one row per round: ``round, remaining, sparsity,
-            train_loss, val_loss, best_val_loss, best_epoch, epochs``, other
-            metrics, and ``test_*`` when test data was given. Round 0 is the
-            dense network.
+            train_loss, val_loss, best_epoch, epochs, time_s``, the other
+            logged metrics at ``best_epoch`` (the lowest ``val_loss`` with
+            ``restore_best``, else the last epoch), and ``test_*`` when test
+            data was given. Round 0 is the dense network.
         snapshot: the weights rewound to (θ₀ or θ_k).
         masks: the masks of each round.
         curves: per-epoch ``fit`` logs of every round (``round, epoch,
@@ -349,15 +350,18 @@ def lottery_ticket(model, train, val=None, rounds=3, rate=0.2, epochs=50,
             stripped = strip(work)
             models.append(stripped)
             n_pruned, n_total = _masks.count_pruned(masks)
-            last = hist.iloc[-1]
+            at = (best.best_epoch if best is not None and best.best_epoch
+                  else len(hist)) - 1
+            logs = hist.iloc[at]
             row = {"round": r, "remaining": 1 - n_pruned / n_total,
                    "sparsity": n_pruned / n_total,
-                   "train_loss": float(last.get("loss", np.nan)),
-                   "val_loss": float(last.get("val_loss", np.nan)),
-                   "best_val_loss": best.best if best else np.nan,
-                   "best_epoch": best.best_epoch if best else len(hist),
-                   "epochs": len(hist), "time_s": 0.0}
-            row.update(_evaluate(stripped, val, batch_size, "val"))
+                   "train_loss": float(logs.get("loss", np.nan)),
+                   "val_loss": float(logs.get("val_loss", np.nan)),
+                   "best_epoch": at + 1, "epochs": len(hist),
+                   "time_s": 0.0}
+            row.update({k if k.startswith("val_") else f"train_{k}":
+                        float(v) for k, v in logs.items()
+                        if k not in ("epoch", "loss", "val_loss")})
             row.update(_evaluate(stripped, test, batch_size, "test"))
             row["time_s"] = time.perf_counter() - t0
             rows.append(row)
@@ -528,16 +532,19 @@ def _one_seed(build_fn, compile_fn, seed, train, val, test, epochs,
     h = lt.history
     rows = []
 
-    def add(name, m, sparsity, extra=None):
-        res = _evaluate(m, test, batch_size, "test")
+    def add(name, sparsity, metrics):
         rows.append({"seed": seed, "strategy": name, "sparsity": sparsity,
-                     **res, **(extra or {})})
+                     **metrics})
 
-    add("unpruned", lt.model_at(0), float(h.loc[0, "sparsity"]))
+    def test_metrics(r):
+        return {k: float(v) for k, v in h.loc[r].items()
+                if str(k).startswith("test_")}
+
+    add("unpruned", float(h.loc[0, "sparsity"]), test_metrics(0))
     pr, tot = _masks.count_pruned(_masks.get_masks(one))
-    add("one_shot", one, pr / tot)
-    add("lottery_ticket", lt.model_at(1), float(h.loc[1, "sparsity"]))
-    add("dynamic", dyn.model, dyn.sparsity)
+    add("one_shot", pr / tot, _evaluate(one, test, batch_size, "test"))
+    add("lottery_ticket", float(h.loc[1, "sparsity"]), test_metrics(1))
+    add("dynamic", dyn.sparsity, dyn.metrics)
     curves = []
     for name, hist in (("unpruned", lt.curves[lt.curves["round"] == 0]),
                        ("lottery_ticket", lt.curves[lt.curves["round"] == 1]),

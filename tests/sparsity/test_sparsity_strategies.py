@@ -1,0 +1,73 @@
+"""Strategies on real data: penguins comparison, digits lottery ticket."""
+import numpy as np
+import pytest
+
+import tfprune as tp
+from tfprune.errors import InvalidParameterError
+
+from _sparsity_helpers import digits_splits, penguins
+
+keras = tp.keras
+sp = tp.sparsity
+
+
+def test_compare_strategies_penguins_same_init():
+    p = penguins()
+    built = []
+
+    def build(seed):
+        m = tp.models.penguin_mlp(seed=seed)
+        built.append(m)
+        m.compile(keras.optimizers.Adam(1e-2),
+                  keras.losses.CategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+        return m
+
+    init = [w.copy() for w in tp.models.penguin_mlp(seed=0).get_weights()]
+    df = sp.compare_strategies(build, p, seeds=[0, 1], epochs=9,
+                               progress=False)
+    assert list(df["strategy"]) == list(sp.strategies.STRATEGIES)
+    for col in ("test_loss_mean", "test_loss_std", "test_accuracy_mean",
+                "test_accuracy_std"):
+        assert np.isfinite(df[col]).all()
+    assert (df["n_seeds"] == 2).all()
+    runs = df.attrs["runs"]
+    assert len(runs) == 8
+    sparsity = dict(zip(df["strategy"], df["sparsity_mean"]))
+    assert sparsity["unpruned"] == 0
+    assert sparsity["one_shot"] == sparsity["lottery_ticket"] == 54 / 180
+    assert sparsity["dynamic"] == pytest.approx(56 / 180)
+    # Every trial of a seed starts from build_fn(seed), left untouched.
+    for a, b in zip(init, built[0].get_weights()):
+        np.testing.assert_array_equal(a, b)
+    mean = runs.groupby("strategy")["test_accuracy"].mean()
+    assert mean["unpruned"] == pytest.approx(df.loc[0, "test_accuracy_mean"])
+    curves = df.attrs["curves"]
+    assert set(curves["strategy"]) == {"unpruned", "lottery_ticket",
+                                       "dynamic"}
+    fig = tp.plots.plot_strategy_curves(curves)
+    assert fig.axes
+
+
+def test_lottery_ticket_lenet_digits_small():
+    d = digits_splits()
+    m = tp.models.lenet_300_100(input_dim=64, seed=0)
+    m.compile(keras.optimizers.Adam(1.2e-3),
+              keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+              metrics=["accuracy"])
+    lt = sp.lottery_ticket(m, d.train, d.val, rounds=2, rate=0.6, epochs=8,
+                           batch_size=60, test=d.test, progress=False)
+    h = lt.history
+    # Layer-wise, output layer at half rate: 0.4^2 of the hidden kernels.
+    k = lt.model_at(2).get_layer("hidden_1").kernel.numpy()
+    assert abs((k != 0).sum() - 0.16 * k.size) <= 2
+    out = lt.model_at(2).get_layer("output").kernel.numpy()
+    assert abs((out != 0).sum() - 0.7 ** 2 * out.size) <= 2
+    assert h["remaining"].iloc[-1] <= 0.2
+    # The ticket (rewound to init, retrained) matches the dense net.
+    assert h["test_accuracy"].iloc[-1] >= h["test_accuracy"].iloc[0] - 0.03
+    # Survivors of round 2 started from θ0 (the snapshot) before training.
+    assert set(lt.snapshot) == {"hidden_1", "hidden_2", "output"}
+    with pytest.raises(InvalidParameterError, match="output_rate"):
+        sp.lottery_ticket(m, d.train, rounds=1, scope="global",
+                          output_rate=0.5)
