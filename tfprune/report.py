@@ -540,8 +540,9 @@ def _layer_cost(layer, ins, outs) -> LayerCost:
 # ----------------------------------------------------------------- graph walk
 
 def _fix(shape, batch):
+    # Dimension 0 of every tensor of a Keras graph is the batch.
     dims = list(shape)
-    if dims and dims[0] is None:
+    if dims:
         dims[0] = batch
     return tuple(None if d is None else int(d) for d in dims)
 
