@@ -16,7 +16,9 @@ from .callbacks import (SequentialPruning, DynamicPruning, RewindPoint,
 from .rewind import snapshot, rewind, reinitialize
 from .sequential import sequential_prune, find_sparsest, SequentialResult
 from .strategies import (one_shot, dynamic, lottery_ticket,
-                         compare_strategies, StrategyRun, LotteryResult)
+                         compare_strategies, summarize_runs, StrategyRun,
+                         LotteryResult, STRATEGIES)
+from .moth import prune_moth_controller, MothPruningResult
 
 __all__ = ["LevelSparsity", "MOTH_LEVELS", "check_levels", "remaining_after",
            "wrap", "strip", "is_wrapped", "get_masks", "set_masks",
@@ -26,4 +28,6 @@ __all__ = ["LevelSparsity", "MOTH_LEVELS", "check_levels", "remaining_after",
            "PruningProgress", "HISTORY_COLUMNS", "snapshot", "rewind",
            "reinitialize", "sequential_prune", "find_sparsest",
            "SequentialResult", "one_shot", "dynamic", "lottery_ticket",
-           "compare_strategies", "StrategyRun", "LotteryResult"]
+           "compare_strategies", "summarize_runs", "StrategyRun",
+           "LotteryResult", "STRATEGIES", "prune_moth_controller",
+           "MothPruningResult"]

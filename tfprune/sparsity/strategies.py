@@ -24,6 +24,7 @@ from ..errors import InvalidParameterError
 from ..utils import derive_seed, set_seed
 from . import masks as _masks
 from .callbacks import DynamicPruning, RewindPoint, _state_variables
+from .schedules import check_levels
 from .rewind import reinitialize, rewind
 from .wrap import is_wrapped, prunable_layer_names, recompile_like, strip, wrap
 from .wrap import layer_rates as _rates_for
@@ -116,21 +117,40 @@ def _xy(data, name, func, allow_none=False):
     return check_xy(data[0], data[1], name, func)
 
 
-def _fit(model, train, val, epochs, batch_size, callbacks, verbose):
+def _steps_per_epoch(train, batch_size):
+    if isinstance(train, tf.data.Dataset):
+        n = int(train.cardinality())
+        return n if n > 0 else None
+    return int(np.ceil(len(train[0]) / batch_size))
+
+
+def _fit(model, train, val, epochs, batch_size, callbacks, verbose,
+         log_every=1):
+    """``fit`` for ``epochs`` data epochs; with ``log_every=k`` (array data)
+    k data epochs form one Keras epoch (one validation / log point), which
+    removes most of Keras' per-epoch overhead on tiny data sets."""
     if is_wrapped(model):
         from tensorflow_model_optimization.python.core.sparsity.keras import (
             pruning_callbacks)
         callbacks = [pruning_callbacks.UpdatePruningStep()] + list(callbacks)
-    kw = {"epochs": epochs, "verbose": verbose, "callbacks": callbacks}
+    kw = {"verbose": verbose, "callbacks": callbacks}
     if val is not None:
         kw["validation_data"] = val
     if isinstance(train, tf.data.Dataset):
-        h = model.fit(train, **kw)
+        log_every = 1
+        h = model.fit(train, epochs=epochs, **kw)
+    elif log_every > 1:
+        x, y = train
+        ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(
+            len(x), reshuffle_each_iteration=True).batch(batch_size).repeat()
+        h = model.fit(ds, epochs=int(np.ceil(epochs / log_every)),
+                      steps_per_epoch=_steps_per_epoch(train, batch_size) *
+                      log_every, **kw)
     else:
         h = model.fit(train[0], train[1], batch_size=batch_size,
-                      shuffle=True, **kw)
+                      shuffle=True, epochs=epochs, **kw)
     df = pd.DataFrame(h.history)
-    df.insert(0, "epoch", np.arange(1, len(df) + 1))
+    df.insert(0, "epoch", np.arange(1, len(df) + 1) * log_every)
     return df
 
 
@@ -209,8 +229,8 @@ def _check_fraction_open(fraction, func, name="fraction"):
 def dynamic(model, train, val=None, fraction=0.17, at=(1 / 3, 2 / 3),
             epochs=1000, batch_size=50, *, prune_epochs=None, scope="global",
             layers=None, output_rate=1.0, layer_rates=None, seed=0,
-            test=None, restore_best=False, strategy=None, callbacks=None,
-            verbose=0) -> StrategyRun:
+            test=None, restore_best=False, log_every=1, strategy=None,
+            callbacks=None, verbose=0) -> StrategyRun:
     """Train once, pruning ``fraction`` of the remaining weights at ``at``
     fractions of training (or at ``prune_epochs``), without rewinding.
 
@@ -223,6 +243,9 @@ def dynamic(model, train, val=None, fraction=0.17, at=(1 / 3, 2 / 3),
         scope, layers, output_rate, layer_rates: see ``DynamicPruning``.
         seed: seeds the shuffling.
         restore_best: keep the epoch with the lowest ``val_loss``.
+        log_every: data epochs per logged (and validated) point; > 1 groups
+            them into one Keras epoch, much faster on tiny data. Pruning
+            events stay at their exact step.
 
     Returns:
         StrategyRun (``events`` lists the pruning events).
@@ -234,8 +257,20 @@ def dynamic(model, train, val=None, fraction=0.17, at=(1 / 3, 2 / 3),
     train = _xy(train, "train", func)
     val = _xy(val, "val", func, allow_none=True)
     test = _xy(test, "test", func, allow_none=True)
-    cb = DynamicPruning(fraction, at=at, epochs=prune_epochs, scope=scope,
-                        output_rate=output_rate, layer_rates=layer_rates)
+    log_every = check_int(log_every, "log_every", func, min_value=1)
+    if log_every > 1 and not isinstance(train, tf.data.Dataset):
+        if prune_epochs is None:
+            fr = check_levels(at, "at", func)
+            prune_epochs = [int(np.floor(f * epochs + 1e-9)) for f in fr]
+        spe = _steps_per_epoch(train, batch_size)
+        cb = DynamicPruning(fraction, steps=[e * spe for e in prune_epochs],
+                            scope=scope, output_rate=output_rate,
+                            layer_rates=layer_rates)
+    else:
+        log_every = 1
+        cb = DynamicPruning(fraction, at=at, epochs=prune_epochs,
+                            scope=scope, output_rate=output_rate,
+                            layer_rates=layer_rates)
     with _scope(strategy):
         work = wrap(model, sparsity=0.0, layers=layers, begin_step=-1,
                     frequency=0, compile=False)
@@ -244,7 +279,8 @@ def dynamic(model, train, val=None, fraction=0.17, at=(1 / 3, 2 / 3),
                   else []) + list(callbacks or [])
     set_seed(seed)
     with _scope(strategy):
-        hist = _fit(work, train, val, epochs, batch_size, cbs, verbose)
+        hist = _fit(work, train, val, epochs, batch_size, cbs, verbose,
+                    log_every)
     stripped = strip(work)
     masks = _masks.get_masks(work)
     total, _ = _masks.achieved_sparsity(work)
@@ -257,7 +293,8 @@ def lottery_ticket(model, train, val=None, rounds=3, rate=0.2, epochs=50,
                    batch_size=60, *, rewind_to="init", scope="layer",
                    output_rate=0.5, layer_rates=None, layers=None,
                    reinit=False, seed=0, test=None, restore_best=True,
-                   strategy=None, progress=True, verbose=0) -> LotteryResult:
+                   log_every=1, strategy=None, progress=True,
+                   verbose=0) -> LotteryResult:
     """Iterative magnitude pruning with rewinding (Frankle & Carbin 2019).
 
     Round 0 trains the dense network from ``model``'s weights (θ₀) and takes
@@ -283,6 +320,7 @@ def lottery_ticket(model, train, val=None, rounds=3, rate=0.2, epochs=50,
         seed: round r trains with ``derive_seed(seed, r)``.
         restore_best: keep each round's lowest-``val_loss`` epoch (the
             paper's early-stop iteration) for the reported metrics.
+        log_every: data epochs per logged (and validated) point.
 
     Returns:
         LotteryResult with ``.history``, ``.model_at(r)``, ``.pruned_at(r)``.
@@ -306,6 +344,7 @@ def lottery_ticket(model, train, val=None, rounds=3, rate=0.2, epochs=50,
             f"{func}(): scope='global' takes output_rate 0 (leave the output "
             f"layer out) or 1; got {output_rate}.")
     seed = check_int(seed, "seed", func, min_value=0)
+    log_every = check_int(log_every, "log_every", func, min_value=1)
     train = _xy(train, "train", func)
     val = _xy(val, "val", func, allow_none=True)
     test = _xy(test, "test", func, allow_none=True)
@@ -337,7 +376,7 @@ def lottery_ticket(model, train, val=None, rounds=3, rate=0.2, epochs=50,
             set_seed(derive_seed(seed, r))
             with _scope(strategy):
                 hist = _fit(work, train, val, epochs, batch_size, cbs,
-                            verbose)
+                            verbose, log_every)
             curves.append(hist.assign(round=r))
             if rp is not None:
                 snap = rp.snapshot
@@ -357,7 +396,8 @@ def lottery_ticket(model, train, val=None, rounds=3, rate=0.2, epochs=50,
                    "sparsity": n_pruned / n_total,
                    "train_loss": float(logs.get("loss", np.nan)),
                    "val_loss": float(logs.get("val_loss", np.nan)),
-                   "best_epoch": at + 1, "epochs": len(hist),
+                   "best_epoch": int(hist["epoch"].iloc[at]),
+                   "epochs": int(hist["epoch"].iloc[-1]),
                    "time_s": 0.0}
             row.update({k if k.startswith("val_") else f"train_{k}":
                         float(v) for k, v in logs.items()
@@ -412,7 +452,7 @@ def compare_strategies(build_fn, data, seeds=range(10), epochs=4000,
                        batch_size=50, *, one_shot_fraction=0.3,
                        dynamic_fraction=0.17, dynamic_at=(1 / 3, 2 / 3),
                        scope="global", compile_fn=None, restore_best=False,
-                       run_dir=None, progress=True,
+                       log_every=1, run_dir=None, progress=True,
                        verbose=0) -> pd.DataFrame:
     """The four trials of the class project over several seeds.
 
@@ -434,6 +474,8 @@ def compare_strategies(build_fn, data, seeds=range(10), epochs=4000,
         epochs, batch_size: training of every trial.
         scope: ``"global"`` (the original) or ``"layer"`` pruning.
         restore_best: report each trial at its lowest-``val_loss`` epoch.
+        log_every: data epochs per logged point (> 1 is much faster on
+            tiny data such as penguins; pruning events stay exact).
         run_dir: resumable folder; each finished seed is written there.
 
     Returns:
@@ -461,7 +503,8 @@ def compare_strategies(build_fn, data, seeds=range(10), epochs=4000,
             "one_shot_fraction": one_shot_fraction,
             "dynamic_fraction": dynamic_fraction,
             "dynamic_at": list(dynamic_at), "scope": scope,
-            "restore_best": restore_best}, kind=func, func=func)
+            "restore_best": restore_best, "log_every": log_every},
+            kind=func, func=func)
     runs, curves = [], []
     bar = None
     if progress:
@@ -476,7 +519,7 @@ def compare_strategies(build_fn, data, seeds=range(10), epochs=4000,
                 r, c = _one_seed(build_fn, compile_fn, seed, train, val,
                                  test, epochs, batch_size, one_shot_fraction,
                                  dynamic_fraction, dynamic_at, scope,
-                                 restore_best, verbose)
+                                 restore_best, log_every, verbose)
                 runs.append(r)
                 curves.append(c)
                 if rd is not None:
@@ -514,7 +557,7 @@ def summarize_runs(runs: pd.DataFrame) -> pd.DataFrame:
 
 def _one_seed(build_fn, compile_fn, seed, train, val, test, epochs,
               batch_size, one_shot_fraction, dynamic_fraction, dynamic_at,
-              scope, restore_best, verbose):
+              scope, restore_best, log_every, verbose):
     model = build_fn(seed)
     check_model(model, "build_fn(seed)", "compare_strategies")
     if getattr(model, "optimizer", None) is None:
@@ -522,12 +565,13 @@ def _one_seed(build_fn, compile_fn, seed, train, val, test, epochs,
     lt = lottery_ticket(model, train, val, rounds=1, rate=one_shot_fraction,
                         epochs=epochs, batch_size=batch_size, scope=scope,
                         output_rate=1.0, seed=seed, test=test,
-                        restore_best=restore_best, progress=False,
-                        verbose=verbose)
+                        restore_best=restore_best, log_every=log_every,
+                        progress=False, verbose=verbose)
     dyn = dynamic(model, train, val, fraction=dynamic_fraction,
                   at=dynamic_at, epochs=epochs, batch_size=batch_size,
                   scope=scope, seed=derive_seed(seed, 1), test=test,
-                  restore_best=restore_best, verbose=verbose)
+                  restore_best=restore_best, log_every=log_every,
+                  verbose=verbose)
     one = lt.pruned_at(1)
     h = lt.history
     rows = []
