@@ -69,8 +69,11 @@ def _spec(graph, dead, func) -> list[ZeroSlice]:
                 value = h.zero_value(rec.layer)
                 if isinstance(value, str) or abs(value) > 1e-12:
                     text = value if isinstance(value, str) else f"{value:g}"
-                    odd.append(f"'{rec.name}' ({rec.class_name}) maps 0 to "
-                               f"{text}")
+                    act = getattr(getattr(rec.layer, "activation", None),
+                                  "__name__", None)
+                    what = rec.class_name + (f", activation {act!r}"
+                                             if act else "")
+                    odd.append(f"'{rec.name}' ({what}) maps 0 to {text}")
     if odd:
         warnings.warn(
             f"{func}(): zeroing is not equivalent to deletion here because "

@@ -158,7 +158,8 @@ class _Rebuilder:
             tf.nest.pack_sequence_as(model._nested_inputs, new_inputs),
             tf.nest.pack_sequence_as(model._nested_outputs, outputs),
             name=model.name)
-        new.trainable = model.trainable
+        if not model.trainable:
+            new.trainable = False
         return new
 
     def _sequential(self, model, in_shapes):
@@ -170,7 +171,8 @@ class _Rebuilder:
             layer = self.layer_for(node, [new.outputs[0]])
             new.add(layer)
             self._after_call(node.layer)
-        new.trainable = model.trainable
+        if not model.trainable:
+            new.trainable = False
         return new
 
     def layer_for(self, node, new_ins):
