@@ -5,10 +5,10 @@ and abdomen) joined at the petiole by a torsional spring and damper, a wing
 force ``F`` at angle ``alpha`` to the thorax axis, an abdominal torque
 ``tau``, gravity and Reynolds-dependent drag; CGS units, angles in radians.
 Each simulation draws a random initial state and random constant controls and
-integrates 20 ms. The integrator is a batched adaptive additive Runge-Kutta
-method (ESDIRK/ERK 5(4), Kennedy & Carpenter ARK5(4)8L[2]SA) with the stiff
-joint damper implicit and solved exactly, and per-trajectory error control,
-so thousands of trajectories advance together in numpy.
+integrates 20 ms. The integrator is a batched adaptive Dormand-Prince 5(4)
+method with per-trajectory error control and a per-trajectory step cap from
+the stiff joint damper's relaxation rate, so thousands of trajectories
+advance together in numpy (see ``_moth_rk``).
 
 Public entry points: :func:`simulate`, :func:`make_dataset`,
 :func:`simulate_to_disk`, :func:`load_simulations`, :func:`reference_solve`.
@@ -24,19 +24,24 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from .._validate import check_float, check_int, check_type
+from .._validate import check_choice, check_float, check_int, check_type
 from ..errors import InvalidParameterError
 from ._moth_model import CONTROL_NAMES, STATE_NAMES, MothParams, rhs
-from . import _moth_ark
+from . import _moth_ark, _moth_rk
 
 __all__ = ["simulate", "make_dataset", "simulate_to_disk", "load_simulations",
            "reference_solve", "MothDataset", "MothScaler", "MothParams",
            "DEFAULT_RANGES", "INPUT_COLUMNS", "OUTPUT_COLUMNS",
            "INITIAL_COLUMNS", "FINAL_COLUMNS", "CONTROL_COLUMNS",
-           "STATUS_CODES", "T_END", "DEFAULT_RTOL", "SAMPLE_BLOCK"]
+           "STATUS_CODES", "T_END", "DEFAULT_RTOL", "SAMPLE_BLOCK", "METHODS",
+           "sample_inputs", "trajectory", "states_of", "controls_of", "network_arrays"]
 
 T_END = 0.02
-DEFAULT_RTOL = 1e-9
+#: Integrators: name -> (module, default rtol). "dopri5" (explicit, steps
+#: capped by the damper's stability limit) is the accurate default; "ark"
+#: (IMEX, damper implicit) is several times faster at loose tolerances.
+METHODS = {"dopri5": (_moth_rk, 1e-8), "ark": (_moth_ark, 1e-4)}
+DEFAULT_RTOL = METHODS["dopri5"][1]
 #: Rows are drawn in blocks of this size, each from its own child seed, so a
 #: row's random numbers depend only on ``seed`` and its index.
 SAMPLE_BLOCK = 1024
@@ -166,11 +171,10 @@ def _frame(start, y0, u, yf, status, nsteps) -> pd.DataFrame:
     return pd.DataFrame(cols)[order]
 
 
-def _simulate_rows(start, stop, seed, ranges, params, rtol, t_end,
-                   batch=None):
+def _simulate_rows(start, stop, seed, ranges, params, rtol, t_end, method):
     y0, u = sample_inputs(start, stop, seed, ranges)
-    yf, status, nsteps = _moth_ark.integrate(params, y0, u, t_end, rtol=rtol,
-                                             batch=batch)
+    module = METHODS[method][0]
+    yf, status, nsteps = module.integrate(params, y0, u, t_end, rtol=rtol)
     return _frame(start, y0, u, yf, status, nsteps)
 
 
@@ -181,12 +185,15 @@ def _drop_duplicate_controls(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def _common_checks(n, seed, t_end, rtol, func, allow_zero=False):
-    n = check_int(n, "n", func, min_value=0 if allow_zero else 1)
+def _common_checks(n, seed, t_end, rtol, method, func):
+    n = check_int(n, "n", func, min_value=1)
     seed = check_int(seed, "seed", func, min_value=0)
     t_end = check_float(t_end, "t_end", func, min_value=0.0,
                         min_inclusive=False)
-    rtol = check_float(rtol, "rtol", func, min_value=1e-13, max_value=1e-2)
+    check_choice(method, tuple(METHODS), "method", func)
+    if rtol is None:
+        rtol = METHODS[method][1]
+    rtol = check_float(rtol, "rtol", func, min_value=1e-12, max_value=1e-2)
     return n, seed, t_end, rtol
 
 
@@ -195,8 +202,9 @@ def _common_checks(n, seed, t_end, rtol, func, allow_zero=False):
 # --------------------------------------------------------------------------
 def simulate(n: int, seed: int = 0, *, s: float = 1.0,
              params: MothParams | None = None, t_end: float = T_END,
-             rtol: float = DEFAULT_RTOL, drop_duplicates: bool = True,
-             progress: bool = False, **ranges) -> pd.DataFrame:
+             method: str = "dopri5", rtol: float | None = None,
+             drop_duplicates: bool = True, progress: bool = False,
+             **ranges) -> pd.DataFrame:
     """Simulate ``n`` random moth flights of ``t_end`` seconds (default 20 ms).
 
     Initial states and constant controls are drawn uniformly from the ranges
@@ -211,7 +219,13 @@ def simulate(n: int, seed: int = 0, *, s: float = 1.0,
         params: a full :class:`MothParams` instead of ``s`` (e.g. to switch
             drag, damping or gravity off).
         t_end: simulated time in seconds.
-        rtol: relative tolerance of the integrator's per-step error control.
+        method: ``"dopri5"`` (default; final states within ~1e-7 of a
+            tight-tolerance reference at its default ``rtol=1e-8``) or
+            ``"ark"`` (IMEX; default ``rtol=1e-4``, errors <~1e-3, several
+            times faster; ``rtol=1e-3`` matches the accuracy of the original
+            LSODA runs). See ``METHODS``.
+        rtol: relative tolerance of the per-step error control (default: the
+            method's).
         drop_duplicates: drop rows whose ``(F, alpha, tau)`` repeats an
             earlier row.
         progress: show a progress bar over batches.
@@ -232,10 +246,10 @@ def simulate(n: int, seed: int = 0, *, s: float = 1.0,
         TypeError: for an unknown range name.
     """
     func = "simulate"
-    n, seed, t_end, rtol = _common_checks(n, seed, t_end, rtol, func)
+    n, seed, t_end, rtol = _common_checks(n, seed, t_end, rtol, method, func)
     ranges = _check_ranges(ranges, func)
     p = _params_from(s, params, func)
-    batch = _moth_ark.DEFAULT_BATCH
+    batch = 4 * _moth_rk.DEFAULT_BATCH
     frames = []
     starts = range(0, n, batch)
     if progress and len(starts) > 1:
@@ -243,69 +257,109 @@ def simulate(n: int, seed: int = 0, *, s: float = 1.0,
         starts = tqdm(starts, desc="moth simulate", unit="batch")
     for start in starts:
         frames.append(_simulate_rows(start, min(start + batch, n), seed,
-                                     ranges, p, rtol, t_end))
+                                     ranges, p, rtol, t_end, method))
     df = pd.concat(frames, ignore_index=True)
     if drop_duplicates:
         df = _drop_duplicate_controls(df)
     return df
 
 
+def _reference_rows(job):
+    y0, u, pdict, t_end, method, kw = job
+    from scipy.integrate import solve_ivp
+    from ._moth_model import scalar_rhs
+    p = MothParams(**pdict)
+    out = np.empty_like(y0)
+    status = np.empty(len(y0), dtype=np.int8)
+    for i in range(len(y0)):
+        f = scalar_rhs(p, *u[i])
+        sol = solve_ivp(f, (0.0, t_end), y0[i], method=method, **kw)
+        status[i] = 0 if sol.status == 0 else -1
+        out[i] = sol.y[:, -1] if sol.status == 0 else np.nan
+    return out, status
+
+
 def reference_solve(y0, u, *, params: MothParams | None = None,
-                    t_end: float = T_END, method: str = "DOP853",
-                    rtol: float = 1e-11, atol=None, progress: bool = False):
+                    t_end: float = T_END, method: str = "LSODA",
+                    rtol: float | None = 1e-10, atol=None,
+                    workers: int = 1):
     """Integrate each trajectory on its own with ``scipy.integrate.solve_ivp``.
 
-    The slow, trusted path used to check the vectorised integrator (and, with
-    ``method="LSODA"`` at default tolerances, the original study's method).
+    The slow, trusted path used to check the vectorised integrator; with
+    ``rtol=None`` and ``method="LSODA"`` it is the original study's method
+    (LSODA at default tolerances).
 
     Args:
-        y0: initial states, shape (m, 8) in the order ``STATE_NAMES``.
+        y0: initial states, shape (m, 8) in the order ``STATE_NAMES``
+            (``x, xdot, y, ydot, theta, thetadot, phi, phidot``).
         u: controls, shape (m, 3): ``F, alpha, tau``.
         params: model parameters (default: base case).
         t_end: end time (s).
-        method: any ``solve_ivp`` method.
+        method: any ``solve_ivp`` method (LSODA, Radau, BDF, DOP853, ...).
         rtol: relative tolerance; ``None`` for solve_ivp's default.
         atol: absolute tolerance (scalar or per state); default ``rtol``
-            times ``(1, 1e3, 1, 1e3, 1, 10, 1, 10)``; ``None`` with
-            ``rtol=None`` uses solve_ivp's default.
-        progress: show a progress bar.
+            times ``(1, 1e3, 1, 1e3, 1, 10, 1, 10)``, or solve_ivp's default
+            when ``rtol`` is ``None``.
+        workers: processes to spread the trajectories over.
 
     Returns:
-        ``(yf, status)``: final states (m, 8) and solve_ivp's status per row
-        (0 success, -1 failure).
+        ``(yf, status)``: final states (m, 8) (NaN where solve_ivp failed)
+        and solve_ivp's status per row (0 success, -1 failure).
     """
-    from scipy.integrate import solve_ivp
+    func = "reference_solve"
     p = params or MothParams()
     y0 = np.atleast_2d(np.asarray(y0, dtype=np.float64))
     u = np.atleast_2d(np.asarray(u, dtype=np.float64))
-    if y0.shape[1] != 8 or u.shape != (len(y0), 3):
+    if y0.ndim != 2 or y0.shape[1] != 8 or u.shape != (len(y0), 3):
         raise InvalidParameterError(
-            f"reference_solve(): 'y0' must be (m, 8) and 'u' (m, 3); got "
+            f"{func}(): 'y0' must be (m, 8) and 'u' (m, 3); got "
             f"{y0.shape} and {u.shape}.")
+    workers = check_int(workers, "workers", func, min_value=1)
     kw = {}
     if rtol is not None:
         kw["rtol"] = rtol
-        kw["atol"] = (rtol * _moth_ark.STATE_SCALE if atol is None
-                      else atol)
+        kw["atol"] = rtol * _moth_rk.STATE_SCALE if atol is None else atol
     elif atol is not None:
         kw["atol"] = atol
-    out = np.empty_like(y0)
-    status = np.empty(len(y0), dtype=np.int8)
-    rows = range(len(y0))
-    if progress:
-        from tqdm.auto import tqdm
-        rows = tqdm(rows, desc="solve_ivp", unit="traj")
-    for i in rows:
-        ui = u[i][:, None]
+    pdict = p.to_dict()
+    parts = np.array_split(np.arange(len(y0)), min(workers, len(y0)))
+    jobs = [(y0[i], u[i], pdict, float(t_end), method, kw) for i in parts]
+    if len(jobs) == 1:
+        results = [_reference_rows(jobs[0])]
+    else:
+        with _pool(len(jobs)) as ex:
+            results = list(ex.map(_reference_rows, jobs))
+    return (np.concatenate([r[0] for r in results]),
+            np.concatenate([r[1] for r in results]))
 
-        def f(t, y, ui=ui):
-            return rhs(p, y, ui)
 
-        sol = solve_ivp(f, (0.0, t_end), y0[i], method=method,
-                        t_eval=[t_end], vectorized=True, **kw)
-        status[i] = 0 if sol.status == 0 else -1
-        out[i] = sol.y[:, -1] if sol.y.shape[1] else np.nan
-    return out, status
+def trajectory(y0, u, *, params: MothParams | None = None,
+               t_end: float = T_END, n_points: int = 101):
+    """The full path of one simulation, sampled at ``n_points`` times.
+
+    Args:
+        y0: initial state (8,) in ``STATE_NAMES`` order.
+        u: controls ``(F, alpha, tau)``.
+        params: model parameters (default: base case).
+        t_end: end time (s).
+        n_points: number of samples from 0 to ``t_end``.
+
+    Returns:
+        ``(t, states)``: times (n_points,) and states (n_points, 8).
+    """
+    from scipy.integrate import solve_ivp
+    from ._moth_model import scalar_rhs
+    p = params or MothParams()
+    n_points = check_int(n_points, "n_points", "trajectory", min_value=2)
+    y0 = np.asarray(y0, dtype=np.float64).reshape(8)
+    F, al, tau = (float(v) for v in np.asarray(u, dtype=np.float64))
+    t = np.linspace(0.0, t_end, n_points)
+    sol = solve_ivp(scalar_rhs(p, F, al, tau), (0.0, t_end), y0,
+                    method="LSODA", t_eval=t, rtol=1e-8,
+                    atol=1e-8 * _moth_rk.STATE_SCALE)
+    if sol.status != 0:
+        raise RuntimeError(f"trajectory(): the solver failed: {sol.message}")
+    return sol.t, sol.y.T
 
 
 def states_of(df: pd.DataFrame, which: str = "initial") -> np.ndarray:
@@ -520,10 +574,10 @@ def _shard_name(i: int) -> str:
 
 
 def _run_chunk(job):
-    (i, start, stop, seed, ranges, pdict, rtol, t_end, out_dir) = job
+    (i, start, stop, seed, ranges, pdict, rtol, t_end, method, out_dir) = job
     from .._io import atomic_save_npz
     df = _simulate_rows(start, stop, seed, ranges, MothParams(**pdict), rtol,
-                        t_end)
+                        t_end, method)
     atomic_save_npz(Path(out_dir) / _shard_name(i),
                     **{c: df[c].to_numpy() for c in df.columns})
     return i, int((~df["converged"]).sum())
@@ -539,8 +593,8 @@ def _pool(workers):
 def simulate_to_disk(n: int, out_dir, seed: int = 0, chunk_size: int = 50_000,
                      workers: int | None = None, progress: bool = True, *,
                      s: float = 1.0, params: MothParams | None = None,
-                     t_end: float = T_END, rtol: float = DEFAULT_RTOL,
-                     **ranges) -> Path:
+                     t_end: float = T_END, method: str = "dopri5",
+                     rtol: float | None = None, **ranges) -> Path:
     """Simulate ``n`` flights in chunks on all cores, written as they finish.
 
     Each chunk becomes ``shard_XXXXXX.npz`` (written atomically) in
@@ -558,7 +612,7 @@ def simulate_to_disk(n: int, out_dir, seed: int = 0, chunk_size: int = 50_000,
         chunk_size: simulations per shard.
         workers: processes (default: all cores; 1 runs in this process).
         progress: show a progress bar over chunks.
-        s, params, t_end, rtol, **ranges: as in :func:`simulate`.
+        s, params, t_end, method, rtol, **ranges: as in :func:`simulate`.
 
     Returns:
         The folder; load it with :func:`load_simulations` or pass it to
@@ -566,7 +620,7 @@ def simulate_to_disk(n: int, out_dir, seed: int = 0, chunk_size: int = 50_000,
     """
     from .._io import RunDir
     func = "simulate_to_disk"
-    n, seed, t_end, rtol = _common_checks(n, seed, t_end, rtol, func)
+    n, seed, t_end, rtol = _common_checks(n, seed, t_end, rtol, method, func)
     chunk_size = check_int(chunk_size, "chunk_size", func, min_value=1)
     workers = check_int(workers, "workers", func, min_value=1,
                         allow_none=True) or os.cpu_count() or 1
@@ -578,13 +632,14 @@ def simulate_to_disk(n: int, out_dir, seed: int = 0, chunk_size: int = 50_000,
                            "ranges": {k: list(v) for k, v in ranges.items()},
                            "params": p.to_dict(),
                            "sample_block": SAMPLE_BLOCK,
-                           "integrator": _moth_ark.METHOD},
+                           "method": method,
+                           "integrator": METHODS[method][0].METHOD},
                  kind="moth_simulations", func=func)
     done = set(run.done())
     todo = [i for i in range(n_chunks)
             if i not in done or not run.file(_shard_name(i)).exists()]
     jobs = [(i, i * chunk_size, min((i + 1) * chunk_size, n), seed, ranges,
-             p.to_dict(), rtol, t_end, str(run.path)) for i in todo]
+             p.to_dict(), rtol, t_end, method, str(run.path)) for i in todo]
     bar = None
     if progress:
         from tqdm.auto import tqdm
