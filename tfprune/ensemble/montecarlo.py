@@ -86,7 +86,8 @@ def monte_carlo(data, n_networks: int = 100,
                 init_std: float = 0.2, batch_size: int = 128,
                 learning_rate: float = 5e-4, max_batches: int | None = None,
                 dense_max_batches: int | None = None,
-                early_stopping="ratio", prune_biases: bool = False,
+                early_stopping="ratio", dense_early_stopping="same",
+                prune_biases: bool = False,
                 bias_sparsities: Sequence[float] | None = None,
                 prune_layers: Sequence[int] | None = None,
                 off_by_one: bool = False, threshold: float = 1e-3,
@@ -124,6 +125,10 @@ def monte_carlo(data, n_networks: int = 100,
             ``"patience"``, ``None`` or a rule object
             (:class:`~tfprune.ensemble.RatioStopping`,
             :class:`~tfprune.ensemble.PatienceStopping`).
+        dense_early_stopping: rule for the dense level 0; ``"same"`` uses
+            ``early_stopping``. ``None`` trains the dense networks for
+            ``dense_max_batches`` (the original's dense level ran its full
+            cap because its stop never fired).
         prune_biases: also prune biases, each vector with its own threshold.
         bias_sparsities: bias levels (default: the same as ``sparsities``).
         prune_layers: 0-based indices of the layers to prune (default all).
@@ -179,6 +184,9 @@ def monte_carlo(data, n_networks: int = 100,
     dense_max_batches = check_int(dense_max_batches, "dense_max_batches", f,
                                   min_value=1, allow_none=True)
     rule = get_stopping(early_stopping, f)
+    dense_rule = rule if (isinstance(dense_early_stopping, str) and
+                          dense_early_stopping == "same") else \
+        get_stopping(dense_early_stopping, f)
 
     ens = StackedMLP(n_networks, inputs=x0.shape[1], hidden=hidden,
                      outputs=y0.shape[1], activation=activation, init=init,
@@ -202,6 +210,8 @@ def monte_carlo(data, n_networks: int = 100,
         "batch_size": trainer.batch_size, "learning_rate": learning_rate,
         "max_batches": max_batches, "dense_max_batches": dense_max_batches,
         "early_stopping": None if rule is None else rule.get_config(),
+        "dense_early_stopping": (None if dense_rule is None
+                                 else dense_rule.get_config()),
         "threshold": threshold, "column": column,
         "eval_batch_size": eval_batch_size, "keep_levels": bool(keep_levels),
         "input_names": in_names, "output_names": out_names,
@@ -243,7 +253,8 @@ def monte_carlo(data, n_networks: int = 100,
             cap = (dense_max_batches or max_batches) if level == 0 \
                 else max_batches
             log = trainer.train_level(
-                tr, va, max_batches=cap, early_stopping=rule,
+                tr, va, max_batches=cap,
+                early_stopping=dense_rule if level == 0 else rule,
                 progress=progress,
                 desc=f"level {level} ({100 * target:.0f} %)")
             losses = {"train_loss": trainer.evaluate(tr, eval_batch_size),
