@@ -23,6 +23,8 @@ weights surgery's zeroed model sets to 0):
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .._keras import keras, tf
@@ -190,29 +192,41 @@ class MaskedUnit:
         self.frontier_specs = [
             tf.TensorSpec([None] + list(by_id[i].shape[1:]), by_id[i].dtype)
             for i in need]
-        self.cut_pos = [need.index(i) for i in self.cut_ids]
+        self.cut_masks = {i: (j, a) for j, (i, a) in
+                          enumerate(zip(self.cut_ids, self.cut_axes))}
         self.cut_widths = [int(by_id[i].shape[a]) for i, a in
                            zip(self.cut_ids, self.cut_axes)]
         in_specs = [tf.TensorSpec([None] + list(t.shape[1:]), t.dtype)
                     for t in work.inputs]
         mask_specs = [tf.TensorSpec([w], tf.float32) for w in self.cut_widths]
-        self._prefix = tf.function(self._prefix_py,
+        # partial objects: each unit's functions are traced once and are
+        # not counted as re-traces of one another
+        self._prefix = tf.function(functools.partial(self._prefix_py),
                                    input_signature=in_specs)
         self._suffix = tf.function(
-            self._suffix_py, input_signature=self.frontier_specs + mask_specs)
-        self._full = tf.function(self._full_py,
+            functools.partial(self._suffix_py),
+            input_signature=self.frontier_specs + mask_specs)
+        self._full = tf.function(functools.partial(self._full_py),
                                  input_signature=in_specs + mask_specs)
         self._cache = None
 
     # -- graph pieces -------------------------------------------------------
-    def _run(self, nodes, values):
+    def _run(self, nodes, values, masks=None):
         for node in nodes:
             if any(i not in values for i in node.flat_input_ids):
                 continue
             outs = _call(node, values)
             for i, y in zip(node.flat_output_ids, outs):
+                if masks is not None and i in self.cut_masks:
+                    y = self._apply(y, i, masks)
                 values[i] = _Repeat(y)
         return values
+
+    def _apply(self, t, tid, masks):
+        j, axis = self.cut_masks[tid]
+        shape = [1] * t.shape.rank
+        shape[axis] = -1
+        return t * tf.cast(tf.reshape(masks[j], shape), t.dtype)
 
     def _prefix_py(self, *inputs):
         values = {i: _Repeat(t) for i, t in zip(self.in_ids, inputs)}
@@ -222,13 +236,12 @@ class MaskedUnit:
     def _suffix_py(self, *args):
         n = len(self.frontier_ids)
         frontier, masks = list(args[:n]), args[n:]
-        for pos, axis, mask in zip(self.cut_pos, self.cut_axes, masks):
-            t = frontier[pos]
-            shape = [1] * t.shape.rank
-            shape[axis] = -1
-            frontier[pos] = t * tf.cast(tf.reshape(mask, shape), t.dtype)
-        values = {i: _Repeat(t) for i, t in zip(self.frontier_ids, frontier)}
-        values = self._run(self.suffix_nodes, values)
+        values = {}
+        for i, t in zip(self.frontier_ids, frontier):
+            if i in self.cut_masks:
+                t = self._apply(t, i, masks)
+            values[i] = _Repeat(t)
+        values = self._run(self.suffix_nodes, values, masks)
         return [values[i].t for i in self.out_ids]
 
     def _full_py(self, *args):

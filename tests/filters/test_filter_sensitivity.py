@@ -1,0 +1,275 @@
+"""Sensitivity sweeps by masking equal surgery; plan rules; checkpoints."""
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import tfprune as tp
+from tfprune.models.digits import digits_cnn
+
+keras = tp.keras
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A small Conv-BN-ReLU digits CNN trained for a few epochs."""
+    (xtr, ytr), (xv, yv), _ = tp.data.load_digits(seed=0, flatten=False)
+    tp.utils.set_seed(0)
+    model = digits_cnn(seed=0, widths=(8, 8, 16, 16), dense=16)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3),
+                  loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    model.fit(xtr, ytr, epochs=4, batch_size=64, verbose=0)
+    return model, xv, yv
+
+
+def _recorder():
+    preds = []
+
+    def agree(y_true, y_pred):
+        preds.append(np.array(y_pred))
+        return float(np.mean(np.argmax(y_pred, -1) == y_true))
+    return agree, preds
+
+
+def _surgery_outputs(model, unit_members, channels, x):
+    plan = {m: channels for m in unit_members}
+    pruned = tp.surgery.prune_channels(model, plan)
+    return pruned(x, training=False).numpy()
+
+
+def test_masked_sweep_equals_surgery_for_every_layer_and_ratio(trained):
+    model, x, y = trained
+    before = [w.copy() for w in model.get_weights()]
+    metric, preds = _recorder()
+    ratios = [0.05, 0.25, 0.5, 0.75, 0.95]
+    table = tp.sensitivity.analyze(model, x, y, ratios=ratios, metric=metric,
+                                   batch_size=64, progress=False)
+    assert list(table.columns[:4]) == ["layer", "ratio", "n_pruned",
+                                       "metric"]
+    assert table["layer"].unique().tolist() == ["conv1", "conv2", "conv3",
+                                                "conv4", "fc1"]
+    assert len(table) == 5 * len(ratios)
+    acc = tp.sensitivity.analyze(model, x, y, ratios=ratios, batch_size=64,
+                                 progress=False)
+    np.testing.assert_array_equal(acc["metric"], table["metric"])
+    assert len(preds) == 1 + len(table)      # the unpruned baseline first
+    for (_, row), pred in zip(table.iterrows(), preds[1:]):
+        layer = model.get_layer(row.layer)
+        assert row.n_pruned == int(np.floor(row.ratio * row.n_filters
+                                            + 1e-9))
+        idx = tp.filters.select(layer, row.n_pruned, "dscore")
+        ref = _surgery_outputs(model, [row.layer], idx, x)
+        assert np.abs(pred - ref).max() < 1e-4, (row.layer, row.ratio)
+        assert row.metric == np.mean(ref.argmax(1) == y)
+    # the input model is untouched
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def _preact_model(seed=0):
+    """Pre-activation block: the stem's zeroed channel meets a BN later, so
+    masking must zero that BN too (the weight-mask path)."""
+    L = keras.layers
+    tp.utils.set_seed(seed)
+    inp = keras.Input((8, 8, 3))
+    stem = L.Conv2D(6, 3, padding="same", name="stem")(inp)
+    h = L.BatchNormalization(name="b_bn1")(stem)
+    h = L.ReLU(name="b_relu1")(h)
+    h = L.Conv2D(5, 3, padding="same", name="b_conv1")(h)
+    h = L.BatchNormalization(name="b_bn2")(h)
+    h = L.ReLU(name="b_relu2")(h)
+    h = L.Conv2D(6, 3, padding="same", name="b_conv2")(h)
+    x = L.Add(name="add")([stem, h])
+    x = L.GlobalAveragePooling2D()(x)
+    out = L.Dense(4, name="output")(x)
+    return keras.Model(inp, out)
+
+
+def _randomise_bn(model, rng):
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            g, b, m, v = layer.get_weights()
+            layer.set_weights([rng.uniform(0.5, 1.5, g.shape),
+                               rng.normal(0, 0.5, b.shape),
+                               rng.normal(0, 0.5, m.shape),
+                               rng.uniform(0.5, 2.0, v.shape)])
+
+
+@pytest.mark.parametrize("build", [
+    lambda: _preact_model(),
+    lambda: tp.models.resnet_cifar(20, input_shape=(8, 8, 3), classes=4,
+                                   seed=1)])
+def test_masked_equals_surgery_on_residual_groups(build):
+    model = build()
+    rng = np.random.default_rng(0)
+    _randomise_bn(model, rng)
+    x = rng.normal(size=(40, 8, 8, 3)).astype("float32")
+    y = model.predict(x, verbose=0).argmax(1)
+    units = tp.filters.prunable_units(model)
+    grouped = [u for u in units if u.is_group]
+    assert grouped, "a residual model has coupled groups"
+    pick = [grouped[0].name] + [u.name for u in units if not u.is_group][:1]
+    metric, preds = _recorder()
+    ratios = [0.2, 0.5, 0.8]
+    table = tp.sensitivity.analyze(model, x, y, layers=pick, ratios=ratios,
+                                   metric=metric, method="l1",
+                                   progress=False)
+    for (_, row), pred in zip(table.iterrows(), preds[1:]):
+        unit = next(u for u in units if u.name == row.layer)
+        layers = [model.get_layer(m) for m in unit.members]
+        idx = tp.filters.select(layers if unit.is_group else layers[0],
+                                row.n_pruned, "l1")
+        ref = _surgery_outputs(model, unit.members, idx, x)
+        assert np.abs(pred - ref).max() < 1e-4, (row.layer, row.ratio)
+
+
+def test_dataset_evaluate_fn_and_iterative_mode(trained):
+    model, x, y = trained
+    ratios = [0.25, 0.5, 0.75]
+    ref = tp.sensitivity.analyze(model, x, y, layers=["conv2", "fc1"],
+                                 ratios=ratios, progress=False)
+    ds = tp._keras.tf.data.Dataset.from_tensor_slices((x, y))
+    got = tp.sensitivity.analyze(model, ds, layers=["conv2", "fc1"],
+                                 ratios=ratios, batch_size=50,
+                                 progress=False)
+    pd.testing.assert_frame_equal(ref, got)
+
+    seen = []
+
+    def evaluate(m):
+        seen.append(m)
+        return float(np.mean(m.predict(x, verbose=0).argmax(1) == y))
+    got = tp.sensitivity.analyze(model, None, layers=["conv2", "fc1"],
+                                 ratios=ratios, evaluate_fn=evaluate,
+                                 progress=False)
+    np.testing.assert_allclose(got["metric"], ref["metric"])
+    assert seen[0] is not model
+
+    # the original code's cumulative greedy mode: floor(0.25*16)=4 per step
+    it = tp.sensitivity.analyze(model, x, y, layers=["conv3"], ratios=ratios,
+                                mode="iterative", progress=False)
+    assert it["n_pruned"].tolist() == [4, 8, 12]
+    # step 1 is the same as one-shot; later steps re-rank the survivors
+    one = tp.sensitivity.analyze(model, x, y, layers=["conv3"],
+                                 ratios=ratios, progress=False)
+    assert it["metric"].iloc[0] == one["metric"].iloc[0]
+
+
+_KILL_SCRIPT = textwrap.dedent("""
+    import os, signal, sys
+    import numpy as np
+    import tfprune as tp
+    model = tp.keras.models.load_model(sys.argv[1])
+    data = np.load(sys.argv[2])
+    calls = []
+    def agree(y_true, y_pred):
+        calls.append(1)
+        if len(calls) == 2 * 4 + 2:      # inside the third layer
+            os.kill(os.getpid(), signal.SIGKILL)
+        return float(np.mean(np.argmax(y_pred, -1) == y_true))
+    tp.sensitivity.analyze(model, data["x"], data["y"], ratios=[.2, .4, .6,
+                           .8], metric=agree, checkpoint=sys.argv[3],
+                           progress=False)
+""")
+
+
+def test_killed_sweep_resumes_to_the_identical_table(trained, tmp_path):
+    model, x, y = trained
+    path = tmp_path / "model.keras"
+    model.save(path)
+    np.savez(tmp_path / "data.npz", x=x, y=y)
+    ckpt = tmp_path / "ckpt"
+    script = tmp_path / "run.py"
+    script.write_text(_KILL_SCRIPT)
+    proc = subprocess.run([sys.executable, str(script), str(path),
+                           str(tmp_path / "data.npz"), str(ckpt)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    done = json.loads((ckpt / "progress.json").read_text())["done"]
+    assert done == ["0:conv1", "1:conv2"]
+    assert not (ckpt / "sensitivity.csv").exists()
+
+    loaded = tp.keras.models.load_model(path)
+    calls = []
+
+    def agree(y_true, y_pred):
+        calls.append(1)
+        return float(np.mean(np.argmax(y_pred, -1) == y_true))
+    ratios = [.2, .4, .6, .8]
+    resumed = tp.sensitivity.analyze(loaded, x, y, ratios=ratios,
+                                     metric=agree, checkpoint=ckpt,
+                                     progress=False)
+    assert len(calls) == 3 * 4          # conv3, conv4, fc1 only, no baseline
+    fresh = tp.sensitivity.analyze(loaded, x, y, ratios=ratios, metric=agree,
+                                   progress=False)
+    pd.testing.assert_frame_equal(resumed, fresh)
+    assert (ckpt / "sensitivity.csv").exists()
+    # a finished checkpoint is read back without any evaluation
+    calls.clear()
+    again = tp.sensitivity.analyze(loaded, x, y, ratios=ratios, metric=agree,
+                                   checkpoint=ckpt, progress=False)
+    assert calls == []
+    pd.testing.assert_frame_equal(again, fresh)
+    with pytest.raises(ValueError, match="other parameters"):
+        tp.sensitivity.analyze(loaded, x, y, ratios=ratios, metric=agree,
+                               method="l1", checkpoint=ckpt, progress=False)
+
+
+def _table():
+    rows = []
+    acc = {"a": [.95, .93, .89, .91, .80], "b": [.97, .96, .95, .94, .93],
+           "c": [.85, .80, .70, .60, .50]}
+    for layer, vals in acc.items():
+        for r, v in zip([.1, .2, .3, .4, .5], vals):
+            rows.append([layer, r, 0, v, 10, .96])
+    return pd.DataFrame(rows, columns=tp.sensitivity.COLUMNS)
+
+
+def test_plan_rules():
+    t = _table()
+    # first crossing stops at the dip; max_above ignores it
+    assert tp.sensitivity.plan(t, 0.9) == {"a": .2, "b": .5, "c": 0.0}
+    assert tp.sensitivity.plan(t, 0.9, rule="max_above") == {
+        "a": .4, "b": .5, "c": 0.0}
+    # equality counts as not below
+    assert tp.sensitivity.plan(t, 0.93)["a"] == .2
+    # relative: baseline .96 - .01 = .95
+    rel = tp.sensitivity.plan(t, -0.01)
+    assert rel == tp.sensitivity.plan(t, max_drop=0.01)
+    assert rel == {"a": .1, "b": .3, "c": 0.0}
+    assert tp.sensitivity.plan(t, max_drop=0.25, baseline=1.0)["c"] == .2
+    # a loss: lower is better, tau is a ceiling
+    loss = t.assign(metric=1 - t["metric"])
+    assert tp.sensitivity.plan(loss, 0.1, higher_is_better=False) == \
+        tp.sensitivity.plan(t, 0.9)
+    with pytest.raises(ValueError, match="exactly one"):
+        tp.sensitivity.plan(t, 0.9, max_drop=0.01)
+    with pytest.raises(ValueError, match="first_crossing"):
+        tp.sensitivity.plan(t, 0.9, rule="best")
+    with pytest.raises(ValueError, match="baseline"):
+        tp.sensitivity.plan(t.drop(columns="baseline"), -0.01)
+
+
+def test_analyze_validates_inputs(trained):
+    model, x, y = trained
+    with pytest.raises(ValueError, match="output"):
+        tp.sensitivity.analyze(model, x, y, layers=["output"],
+                               progress=False)
+    with pytest.raises(ValueError, match="no such layer"):
+        tp.sensitivity.analyze(model, x, y, layers=["conv9"], progress=False)
+    with pytest.raises(ValueError, match="increasing"):
+        tp.sensitivity.analyze(model, x, y, ratios=[.5, .2], progress=False)
+    with pytest.raises(ValueError, match="ratios"):
+        tp.sensitivity.analyze(model, x, y, ratios=[.5, 1.0], progress=False)
+    with pytest.raises(ValueError, match="unknown metric"):
+        tp.sensitivity.analyze(model, x, y, metric="nope", progress=False)
+    with pytest.raises(ValueError, match="per-sample shape"):
+        tp.sensitivity.analyze(model, x.reshape(len(x), -1), y,
+                               progress=False)
+    with pytest.raises(TypeError, match="tf_keras"):
+        tp.sensitivity.analyze(object(), x, y)
