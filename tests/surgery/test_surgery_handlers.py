@@ -191,7 +191,7 @@ def test_handler_prunes_one_channel_equivalently(name):
             tp.surgery.zeroing_spec(model, {"src": [1]})
         pruned = tp.surgery.delete_channels(model, "src", [1])
         assert_close(pruned(x), np.delete(model(x).numpy(), 1, axis=-1))
-    else:
-        pruned = check_equivalent(model, {"src": [1]}, x)
     before = model.get_layer("src").output_shape[-1]
+    if name != "Softmax":
+        pruned = check_equivalent(model, {"src": [1]}, x, inplace=True)
     assert pruned.get_layer("src").output_shape[-1] == before - 1
