@@ -58,7 +58,10 @@ def _reset_optimizer(model):
     opt = getattr(model, "optimizer", None)
     if opt is None:
         return
-    for v in list(opt.variables):
+    variables = opt.variables
+    if callable(variables) and not isinstance(variables, list):
+        variables = variables()          # legacy optimizers: a method
+    for v in list(variables):
         v.assign(tf.zeros(v.shape, v.dtype))
 
 
