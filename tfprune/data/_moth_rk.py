@@ -275,7 +275,8 @@ def _integrate_batch(model, y0, u, t_end, rtol, max_steps):
     K = model.f(z, trig, ctl)
     lam = model.stiffness(trig)
     t = np.zeros(n)
-    h = np.minimum(CAP * STAB / lam, 1e-5)
+    with np.errstate(divide="ignore"):
+        h = np.minimum(CAP * STAB / lam, 1e-5)
     nacc = np.zeros(n, dtype=np.int32)
     ntry = np.zeros(n, dtype=np.int32)
     h_min = 1e-13 * t_end
@@ -309,7 +310,8 @@ def _integrate_batch(model, y0, u, t_end, rtol, max_steps):
         fac = np.clip(np.nan_to_num(fac, nan=0.2, posinf=5.0), 0.2,
                       np.where(ok, 5.0, 1.0))
         lam = model.stiffness(trig)
-        h = np.minimum(hs * fac, CAP * STAB / lam)
+        with np.errstate(divide="ignore"):
+            h = np.minimum(hs * fac, CAP * STAB / lam)
         finished = ok & last
         too_many = ntry >= max_steps
         tiny = h < h_min

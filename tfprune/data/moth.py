@@ -26,7 +26,7 @@ import pandas as pd
 
 from .._validate import check_choice, check_float, check_int, check_type
 from ..errors import InvalidParameterError
-from ._moth_model import CONTROL_NAMES, STATE_NAMES, MothParams, rhs
+from ._moth_model import CONTROL_NAMES, STATE_NAMES, MothParams
 from . import _moth_ark, _moth_rk
 
 __all__ = ["simulate", "make_dataset", "simulate_to_disk", "load_simulations",
@@ -37,11 +37,33 @@ __all__ = ["simulate", "make_dataset", "simulate_to_disk", "load_simulations",
            "sample_inputs", "trajectory", "states_of", "controls_of", "network_arrays"]
 
 T_END = 0.02
-#: Integrators: name -> (module, default rtol). "dopri5" (explicit, steps
-#: capped by the damper's stability limit) is the accurate default; "ark"
-#: (IMEX, damper implicit) is several times faster at loose tolerances.
-METHODS = {"dopri5": (_moth_rk, 1e-8), "ark": (_moth_ark, 1e-4)}
-DEFAULT_RTOL = METHODS["dopri5"][1]
+DEFAULT_RTOL = 1e-8
+#: Integrators. "dopri5": explicit, each step capped by the joint damper's
+#: stability limit; the fastest at tight tolerances for the base-size moth.
+#: "ark": IMEX with the damper implicit; no stability limit, so the fastest
+#: at loose tolerances (rtol >= 1e-6) and for small moths (s < 1, where the
+#: damper is stiffer as ~s^-5). "auto" picks the one with fewer expected
+#: evaluations.
+METHODS = {"dopri5": _moth_rk, "ark": _moth_ark}
+
+
+def _stiffness(p: MothParams) -> float:
+    """A typical relaxation rate of the joint damper (1/s)."""
+    d = p.derived
+    return d["c"] * (d["M11"] + d["M22"]) / (d["M11"] * d["M22"]
+                                             - d["M12c"] ** 2 / 2)
+
+
+def _auto_method(p: MothParams, rtol: float, t_end: float) -> str:
+    lam = _stiffness(p)
+    dopri_steps = lam * t_end / (_moth_rk.CAP * _moth_rk.STAB)
+    # Measured: ~55 ARK steps at rtol 1e-5 on the base case, growing as
+    # rtol^-0.27 and (stiffness)^0.6; an ARK step costs ~2.3 DOPRI steps.
+    ark_steps = (55.0 * (1e-5 / rtol) ** 0.27 * (t_end / T_END)
+                 * (lam / _stiffness(MothParams())) ** 0.6)
+    return "dopri5" if dopri_steps <= 2.3 * ark_steps else "ark"
+
+
 #: Rows are drawn in blocks of this size, each from its own child seed, so a
 #: row's random numbers depend only on ``seed`` and its index.
 SAMPLE_BLOCK = 1024
@@ -173,8 +195,8 @@ def _frame(start, y0, u, yf, status, nsteps) -> pd.DataFrame:
 
 def _simulate_rows(start, stop, seed, ranges, params, rtol, t_end, method):
     y0, u = sample_inputs(start, stop, seed, ranges)
-    module = METHODS[method][0]
-    yf, status, nsteps = module.integrate(params, y0, u, t_end, rtol=rtol)
+    yf, status, nsteps = METHODS[method].integrate(params, y0, u, t_end,
+                                                   rtol=rtol)
     return _frame(start, y0, u, yf, status, nsteps)
 
 
@@ -190,9 +212,7 @@ def _common_checks(n, seed, t_end, rtol, method, func):
     seed = check_int(seed, "seed", func, min_value=0)
     t_end = check_float(t_end, "t_end", func, min_value=0.0,
                         min_inclusive=False)
-    check_choice(method, tuple(METHODS), "method", func)
-    if rtol is None:
-        rtol = METHODS[method][1]
+    check_choice(method, ("auto",) + tuple(METHODS), "method", func)
     rtol = check_float(rtol, "rtol", func, min_value=1e-12, max_value=1e-2)
     return n, seed, t_end, rtol
 
@@ -202,7 +222,7 @@ def _common_checks(n, seed, t_end, rtol, method, func):
 # --------------------------------------------------------------------------
 def simulate(n: int, seed: int = 0, *, s: float = 1.0,
              params: MothParams | None = None, t_end: float = T_END,
-             method: str = "dopri5", rtol: float | None = None,
+             method: str = "auto", rtol: float = DEFAULT_RTOL,
              drop_duplicates: bool = True, progress: bool = False,
              **ranges) -> pd.DataFrame:
     """Simulate ``n`` random moth flights of ``t_end`` seconds (default 20 ms).
@@ -219,13 +239,13 @@ def simulate(n: int, seed: int = 0, *, s: float = 1.0,
         params: a full :class:`MothParams` instead of ``s`` (e.g. to switch
             drag, damping or gravity off).
         t_end: simulated time in seconds.
-        method: ``"dopri5"`` (default; final states within ~1e-7 of a
-            tight-tolerance reference at its default ``rtol=1e-8``) or
-            ``"ark"`` (IMEX; default ``rtol=1e-4``, errors <~1e-3, several
-            times faster; ``rtol=1e-3`` matches the accuracy of the original
-            LSODA runs). See ``METHODS``.
-        rtol: relative tolerance of the per-step error control (default: the
-            method's).
+        method: ``"auto"`` (default), ``"dopri5"`` or ``"ark"``; see
+            ``METHODS``. Both give the same answer to within the tolerance.
+        rtol: relative tolerance of the per-step error control. The default
+            1e-8 keeps final states within ~1e-7 (relative) of a
+            tight-tolerance reference; ``rtol=1e-4`` (errors <~1e-3) is
+            several times faster, and ``rtol=1e-3`` is about as accurate as
+            the original study's LSODA runs at default tolerances.
         drop_duplicates: drop rows whose ``(F, alpha, tau)`` repeats an
             earlier row.
         progress: show a progress bar over batches.
@@ -249,6 +269,8 @@ def simulate(n: int, seed: int = 0, *, s: float = 1.0,
     n, seed, t_end, rtol = _common_checks(n, seed, t_end, rtol, method, func)
     ranges = _check_ranges(ranges, func)
     p = _params_from(s, params, func)
+    if method == "auto":
+        method = _auto_method(p, rtol, t_end)
     batch = 4 * _moth_rk.DEFAULT_BATCH
     frames = []
     starts = range(0, n, batch)
@@ -593,8 +615,8 @@ def _pool(workers):
 def simulate_to_disk(n: int, out_dir, seed: int = 0, chunk_size: int = 50_000,
                      workers: int | None = None, progress: bool = True, *,
                      s: float = 1.0, params: MothParams | None = None,
-                     t_end: float = T_END, method: str = "dopri5",
-                     rtol: float | None = None, **ranges) -> Path:
+                     t_end: float = T_END, method: str = "auto",
+                     rtol: float = DEFAULT_RTOL, **ranges) -> Path:
     """Simulate ``n`` flights in chunks on all cores, written as they finish.
 
     Each chunk becomes ``shard_XXXXXX.npz`` (written atomically) in
@@ -626,6 +648,8 @@ def simulate_to_disk(n: int, out_dir, seed: int = 0, chunk_size: int = 50_000,
                         allow_none=True) or os.cpu_count() or 1
     ranges = _check_ranges(ranges, func)
     p = _params_from(s, params, func)
+    if method == "auto":
+        method = _auto_method(p, rtol, t_end)
     n_chunks = -(-n // chunk_size)
     run = RunDir(out_dir, {"n": n, "seed": seed, "chunk_size": chunk_size,
                            "n_chunks": n_chunks, "t_end": t_end, "rtol": rtol,
@@ -633,7 +657,7 @@ def simulate_to_disk(n: int, out_dir, seed: int = 0, chunk_size: int = 50_000,
                            "params": p.to_dict(),
                            "sample_block": SAMPLE_BLOCK,
                            "method": method,
-                           "integrator": METHODS[method][0].METHOD},
+                           "integrator": METHODS[method].METHOD},
                  kind="moth_simulations", func=func)
     done = set(run.done())
     todo = [i for i in range(n_chunks)
