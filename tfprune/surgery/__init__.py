@@ -16,9 +16,11 @@ from .handlers import (Handler, SliceContext, get_handler, register_handler,
                        registered_layers, unregister_handler)
 from .masking import (ZeroSlice, apply_zeroing, get_layer, zero_channels,
                       zeroing_spec)
-from .ops import Surgeon, delete_channels, expand_plan, prune_channels
+from .ops import (Surgeon, delete_channels, delete_layer, expand_plan,
+                  insert_layer, prune_channels, replace_layer)
 
 __all__ = ["delete_channels", "prune_channels", "expand_plan", "Surgeon",
+           "delete_layer", "insert_layer", "replace_layer",
            "dependency_groups", "prunable_layers", "Group", "DependencyGraph",
            "register_handler", "unregister_handler", "get_handler",
            "registered_layers", "Handler", "SliceContext", "zeroing_spec",

@@ -143,6 +143,7 @@ class DependencyGraph:
         self.tensors: dict[str, Optional[TensorInfo]] = {}
         self.node_io: dict[int, tuple] = {}
         self.node_order: dict[int, list] = {}
+        self.sequence: list[tuple] = []
         self._by_id: dict[int, LayerRecord] = {}
         self._n = 0
         self._edges: list[tuple[np.ndarray, np.ndarray]] = []
@@ -217,6 +218,7 @@ class DependencyGraph:
         out_kts = tf.nest.flatten(node.outputs)
         first = not rec.nodes
         rec.nodes.append(node)
+        self.sequence.append((node, rec))
         if rec.kind == "model":
             outs = self._nested(rec, ins, first)
         else:
@@ -642,13 +644,75 @@ class DependencyGraph:
             gtxt = f" (group {list(g.layers)}, {g.kind})" if g else ""
             raise err(f"{func}(): deleting the requested channels of {who}"
                       f"{gtxt} is not possible: a deleted channel {msg}.")
-        for rec in self.members():
-            if dead[rec.out_atoms].all():
-                raise InvalidParameterError(
-                    f"{func}(): the deletion removes every channel of layer "
-                    f"'{rec.name}' ({rec.class_name}, "
-                    f"{len(rec.out_atoms)} channels); keep at least one.")
+        if self._any_full(dead):
+            dead_comp = self._cascade(dead_comp)
+            dead = dead_comp[self.labels]
+            self._check_branches(dead, requests, func)
         return dead
+
+    def fully_dead(self, dead, info) -> bool:
+        """True when every channel of the tensor ``info`` is deleted."""
+        return (dead is not None and info is not None and len(info.atoms) > 0
+                and bool(dead[info.atoms].all()))
+
+    def _any_full(self, dead) -> bool:
+        return any(self.fully_dead(dead, i) for i in self.tensors.values())
+
+    def _cascade(self, dead_comp) -> np.ndarray:
+        """A layer whose whole input is deleted disappears too: its outputs
+        are deleted (whole-branch removal, up to a Concatenate)."""
+        changed = True
+        while changed:
+            changed = False
+            dead = dead_comp[self.labels]
+            for node, rec in self.sequence:
+                if rec.kind in ("merge", "concat", "model", "opaque"):
+                    continue
+                ins, outs = self.node_io[id(node)]
+                if not ins or not self.fully_dead(dead, ins[0]):
+                    continue
+                for b in outs:
+                    if b is not None and not dead[b.atoms].all():
+                        dead_comp[self.labels[b.atoms]] = True
+                        dead = dead_comp[self.labels]
+                        changed = True
+        return dead_comp
+
+    def _check_branches(self, dead, requests, func) -> None:
+        """Whole tensors may vanish only into a Concatenate that keeps
+        another input; never at a model output or any other layer."""
+        gone = [r.name for r, _ in requests
+                if r.out_atoms is not None and dead[r.out_atoms].all()]
+        head = (f"deleting every channel of layer '{gone[0]}'" if gone else
+                "the deletion removes every channel of a tensor, which")
+
+        def fail(where):
+            raise InvalidParameterError(
+                f"{func}(): {head} is only possible where that branch ends in "
+                f"a Concatenate with other inputs; here it reaches {where}. "
+                "Keep at least one channel.")
+
+        for node, rec in self.sequence:
+            ins, outs = self.node_io[id(node)]
+            full = [self.fully_dead(dead, i) for i in ins]
+            if not any(full):
+                continue
+            if rec.kind == "concat" and not all(full) and \
+                    ins[0] is not None and outs[0] is not None and \
+                    len(outs[0].atoms) == sum(len(i.atoms) for i in ins):
+                continue
+            if rec.kind not in ("opaque", "model", "concat") and outs and \
+                    all(self.fully_dead(dead, o) for o in outs):
+                continue
+            fail(f"layer '{rec.name}' ({rec.class_name})")
+        for info in self.output_infos:
+            if self.fully_dead(dead, info):
+                fail("a model output")
+        for rec in self.records.values():
+            if rec.kind == "model":
+                for info in rec.out_infos or []:
+                    if self.fully_dead(dead, info):
+                        fail(f"an output of nested model '{rec.name}'")
 
 
 def _short(idx, n=12) -> str:

@@ -19,7 +19,8 @@ from ..errors import InvalidParameterError, UnsupportedLayerError
 from .graph import DependencyGraph, _tid
 from .handlers import SliceContext
 
-__all__ = ["delete_channels", "prune_channels", "expand_plan", "Surgeon"]
+__all__ = ["delete_channels", "prune_channels", "expand_plan", "Surgeon",
+           "delete_layer", "insert_layer", "replace_layer"]
 
 
 # ------------------------------------------------------------- validation
@@ -56,10 +57,6 @@ def _positions(channels, n: int, name: str, func: str) -> np.ndarray:
         raise InvalidParameterError(
             f"{func}(): duplicate channel indices for layer '{name}': "
             f"{uniq[counts > 1].tolist()}; list each channel once.")
-    if len(uniq) == n:
-        raise InvalidParameterError(
-            f"{func}(): cannot delete all {n} channels of layer '{name}'; "
-            "keep at least one (or delete the layer).")
     return uniq
 
 
@@ -107,10 +104,11 @@ class _Rebuilder:
     """Builds the new model for a resolved deletion (``dead``: bool per
     channel id, or None) and optional zeroed weight slices."""
 
-    def __init__(self, graph, dead=None, zero=None):
+    def __init__(self, graph, dead=None, zero=None, layer_ops=None):
         self.g = graph
         self.dead = dead
         self.zero = zero or {}
+        self.ops = layer_ops or {}
         self.new: dict[str, object] = {}
         self.pending: dict[str, tuple] = {}
         self.assign: list = []
@@ -146,11 +144,7 @@ class _Rebuilder:
             tensors[_tid(kt)] = t
             new_inputs.append(t)
         for node in self.g.node_order[id(model)]:
-            layer = self.layer_for(node, [tensors[t] for t in
-                                          node.flat_input_ids])
-            args, kwargs = _map_args(node, tensors)
-            outs = layer(*args, **kwargs)
-            self._after_call(node.layer)
+            outs = self._call_node(node, tensors)
             for x_id, y in zip(node.flat_output_ids, tf.nest.flatten(outs)):
                 tensors[x_id] = y
         outputs = [tensors[_tid(kt)] for kt in model.outputs]
@@ -162,12 +156,63 @@ class _Rebuilder:
             new.trainable = False
         return new
 
+    def _gone(self, info) -> bool:
+        return self.g.fully_dead(self.dead, info)
+
+    def _call_node(self, node, tensors):
+        """Call the rebuilt layer of ``node`` on the new tensors; None for
+        every output of a removed branch."""
+        ins, outs = self.g.node_io[id(node)]
+        n_out = len(node.flat_output_ids)
+        if outs and all(self._gone(o) for o in outs if o is not None) and \
+                any(o is not None for o in outs):
+            return [None] * n_out
+        rec = self.g._by_id[id(node.layer)]
+        op = self.ops.get(rec.name)
+        if op is not None:
+            return self._layer_op(node, op, tensors)
+        if rec.kind == "concat" and any(self._gone(i) for i in ins):
+            live = [tensors[t] for t, i in zip(node.flat_input_ids, ins)
+                    if not self._gone(i)]
+            if len(live) == 1:
+                return [live[0]]
+            layer = self.layer_for(node, live)
+            out = layer(live, **dict(node.call_kwargs))
+            self._after_call(node.layer)
+            return out
+        layer = self.layer_for(node, [tensors[t] for t in
+                                      node.flat_input_ids])
+        args, kwargs = _map_args(node, tensors)
+        out = layer(*args, **kwargs)
+        self._after_call(node.layer)
+        return out
+
+    def _layer_op(self, node, op, tensors):
+        kind, new_layer = op
+        args, kwargs = _map_args(node, tensors)
+        if kind == "delete":
+            return [tensors[node.flat_input_ids[0]]]
+        if kind == "replace":
+            return new_layer(*args, **kwargs)
+        x = new_layer(tensors[node.flat_input_ids[0]])
+        layer = self.layer_for(node, [x])
+        out = layer(x, **kwargs)
+        self._after_call(node.layer)
+        return out
+
     def _sequential(self, model, in_shapes):
         new = keras.Sequential(name=model.name)
         il, _ = self._input_layer(model.inputs[0],
                                   in_shapes[0] if in_shapes else None)
         new.add(il)
         for node in self.g.node_order[id(model)]:
+            op = self.ops.get(self.g._by_id[id(node.layer)].name)
+            if op is not None:
+                kind, new_layer = op
+                if kind != "delete":
+                    new.add(new_layer)
+                if kind != "insert":
+                    continue
             layer = self.layer_for(node, [new.outputs[0]])
             new.add(layer)
             self._after_call(node.layer)
@@ -273,11 +318,12 @@ def copy_compile(src, dst) -> None:
                 jit_compile=getattr(src, "_jit_compile", None))
 
 
-def rebuild(graph, dead=None, zero=None):
-    """New model from ``graph`` with the channels in ``dead`` removed and the
+def rebuild(graph, dead=None, zero=None, layer_ops=None):
+    """New model from ``graph`` with the channels in ``dead`` removed, the
     weight slices in ``zero`` (``{layer: [(weight_index, axis, idx)]}``)
-    set to 0; compile state is carried over."""
-    new = _Rebuilder(graph, dead, zero).build()
+    set to 0 and the layer operations ``{layer: (kind, new_layer)}``
+    applied; compile state is carried over."""
+    new = _Rebuilder(graph, dead, zero, layer_ops).build()
     copy_compile(graph.model, new)
     return new
 
@@ -390,11 +436,129 @@ def expand_plan(model, plan) -> dict:
     return out
 
 
-_JOBS = ("delete_channels",)
+def _check_layer_op(graph, rec, kind, new_layer, func, taken=()):
+    """Validate one layer operation; raises ValueError/TypeError."""
+    if isinstance(rec.layer, keras.layers.InputLayer):
+        raise InvalidParameterError(
+            f"{func}(): '{rec.name}' is an input layer; it cannot be "
+            f"{kind}d.")
+    if kind == "delete":
+        for node in rec.nodes:
+            ins = node.keras_inputs
+            outs = tf.nest.flatten(node.outputs)
+            if len(ins) != 1 or len(outs) != 1:
+                raise InvalidParameterError(
+                    f"{func}(): layer '{rec.name}' ({rec.class_name}) has "
+                    f"{len(ins)} inputs and {len(outs)} outputs; only a layer "
+                    "with one input and one output can be deleted.")
+            a, b = tuple(ins[0].shape), tuple(outs[0].shape)
+            if a != b:
+                raise InvalidParameterError(
+                    f"{func}(): cannot delete layer '{rec.name}' "
+                    f"({rec.class_name}): its input shape {a} differs from "
+                    f"its output shape {b}, so its consumers would not fit. "
+                    "Replace it with replace_layer() instead.")
+        return
+    if not isinstance(new_layer, keras.layers.Layer):
+        raise TypeError(
+            f"{func}(): 'new_layer' must be a tf_keras layer; got "
+            f"{type(new_layer).__name__}. Build it with tp.keras.layers.")
+    if id(new_layer) in graph._by_id:
+        raise InvalidParameterError(
+            f"{func}(): 'new_layer' ({new_layer.name}) is already part of the "
+            "model; pass a new layer.")
+    names = {r.name.rsplit("/", 1)[-1] for r in graph.records.values()
+             if r is not rec or kind == "insert"} | set(taken)
+    if new_layer.name in names:
+        raise InvalidParameterError(
+            f"{func}(): 'new_layer' is named '{new_layer.name}', which the "
+            "model already uses; give it a unique name.")
+    if kind == "insert":
+        for node in rec.nodes:
+            if len(node.keras_inputs) != 1:
+                raise InvalidParameterError(
+                    f"{func}(): layer '{rec.name}' ({rec.class_name}) has "
+                    f"{len(node.keras_inputs)} inputs; insert_layer needs a "
+                    "layer with one input.")
+
+
+def _layer_op(model, layer, kind, new_layer, func):
+    check_model(model, "model", func)
+    graph = DependencyGraph(model)
+    rec = graph.find(layer, func)
+    _check_layer_op(graph, rec, kind, new_layer, func)
+    return rebuild(graph, layer_ops={rec.name: (kind, new_layer)})
+
+
+def delete_layer(model, layer, *, copy=None):
+    """Remove ``layer``: its input flows straight to its consumers.
+
+    Args:
+        model: a built Sequential or Functional tf_keras model; not changed.
+        layer: the layer or its name; every call of a shared layer is removed.
+        copy: accepted for keras-surgeon compatibility and ignored.
+
+    Returns:
+        A new model (weights of the other layers kept, compile state carried).
+
+    Raises:
+        ValueError: the layer's input and output shapes differ, it has several
+            inputs or outputs, it is an input layer, or it is not in the model.
+    """
+    return _layer_op(model, layer, "delete", None, "delete_layer")
+
+
+def insert_layer(model, layer, new_layer, *, copy=None):
+    """Insert ``new_layer`` before ``layer`` (on its input).
+
+    Args:
+        model: a built Sequential or Functional tf_keras model; not changed.
+        layer: the layer or its name; a shared layer gets ``new_layer`` (one
+            shared layer) before each of its calls.
+        new_layer: a new tf_keras layer with a unique name; it becomes part of
+            the returned model as it is (its weights, if built, are kept).
+        copy: accepted for keras-surgeon compatibility and ignored.
+
+    Returns:
+        A new model.
+
+    Raises:
+        TypeError: ``new_layer`` is not a tf_keras layer.
+        ValueError: ``layer`` has several inputs, ``new_layer`` is already in
+            the model or its name is taken.
+    """
+    return _layer_op(model, layer, "insert", new_layer, "insert_layer")
+
+
+def replace_layer(model, layer, new_layer, *, copy=None):
+    """Replace ``layer`` by ``new_layer`` at every call of ``layer``.
+
+    Args:
+        model: a built Sequential or Functional tf_keras model; not changed.
+        layer: the layer or its name.
+        new_layer: a new tf_keras layer (name unique in the model, or the name
+            of the replaced layer); used as it is.
+        copy: accepted for keras-surgeon compatibility and ignored.
+
+    Returns:
+        A new model.
+
+    Raises:
+        TypeError, ValueError: as :func:`insert_layer`; the rebuilt model
+            raises Keras' own error when ``new_layer``'s output does not fit
+            the consumers.
+    """
+    return _layer_op(model, layer, "replace", new_layer, "replace_layer")
+
+
+_JOBS = ("delete_channels", "delete_layer", "insert_layer", "replace_layer")
 
 
 class Surgeon:
-    """Collects jobs and applies them in one rebuild (keras-surgeon's shape).
+    """Collects jobs and applies them together (keras-surgeon's shape).
+
+    Channel jobs are applied in one rebuild; layer jobs (delete / insert /
+    replace a layer) in one rebuild before them, so that a mix costs two.
 
     Args:
         model: a built Sequential or Functional tf_keras model; not changed.
@@ -403,8 +567,8 @@ class Surgeon:
     Example:
         >>> surgeon = tp.surgery.Surgeon(model)
         >>> surgeon.add_job("delete_channels", "conv1", channels=[0, 1])
-        >>> surgeon.add_job("delete_channels", model.get_layer("conv2"),
-        ...                 channels=[5])
+        >>> surgeon.add_job("insert_layer", "conv2",
+        ...                 new_layer=tp.keras.layers.Dropout(0.2, name="d"))
         >>> new_model = surgeon.operate()
     """
 
@@ -425,14 +589,16 @@ class Surgeon:
         """Queue an operation on ``layer``.
 
         Args:
-            job: ``"delete_channels"``.
+            job: ``"delete_channels"``, ``"delete_layer"``, ``"insert_layer"``
+                or ``"replace_layer"``.
             layer: the layer or its name.
-            channels: output-channel indices (for ``"delete_channels"``).
-            new_layer, node_names: reserved for keras-surgeon's layer jobs.
+            channels: output-channel indices (``"delete_channels"``).
+            new_layer: the layer to insert or to replace with.
+            node_names: unused; accepted for keras-surgeon compatibility.
 
         Raises:
             ValueError: unknown job, unknown layer, a second job on the same
-                layer, or missing ``channels``.
+                layer, missing ``channels`` or ``new_layer``.
         """
         func = "Surgeon.add_job"
         check_choice(job, _JOBS, "job", func)
@@ -440,18 +606,38 @@ class Surgeon:
         if any(r.name == rec.name for _, r, _ in self._jobs):
             raise InvalidParameterError(
                 f"{func}(): layer '{rec.name}' already has a job; give all its "
-                "channels in one 'delete_channels' job.")
-        if channels is None:
+                "channels in one 'delete_channels' job, and at most one layer "
+                "job per layer.")
+        if job == "delete_channels":
+            if channels is None:
+                raise InvalidParameterError(
+                    f"{func}(): job 'delete_channels' needs 'channels'.")
+            n = len(self.graph.channels_of(rec, func))
+            pos = _positions(channels, n, rec.name, func)
+            self._jobs.append((job, rec, {"channels": pos}))
+            return
+        kind = job.split("_")[0]
+        if kind != "delete" and new_layer is None:
             raise InvalidParameterError(
-                f"{func}(): job 'delete_channels' needs 'channels'.")
-        n = len(self.graph.channels_of(rec, func))
-        pos = _positions(channels, n, rec.name, func)
-        self._jobs.append((job, rec, {"channels": pos}))
+                f"{func}(): job {job!r} needs 'new_layer'.")
+        taken = [kw["new_layer"].name for _, _, kw in self._jobs
+                 if kw.get("new_layer") is not None]
+        _check_layer_op(self.graph, rec, kind, new_layer, func, taken)
+        self._jobs.append((job, rec, {"new_layer": new_layer}))
 
     def operate(self):
-        """Apply every queued job in one rebuild and return the new model."""
+        """Apply every queued job and return the new model."""
         func = "Surgeon.operate"
+        ops = {rec.name: (job.split("_")[0], kw["new_layer"])
+               for job, rec, kw in self._jobs if job != "delete_channels"}
         reqs = [(rec, kw["channels"]) for job, rec, kw in self._jobs
                 if job == "delete_channels" and len(kw["channels"])]
-        dead = self.graph.resolve(reqs, func) if reqs else None
-        return rebuild(self.graph, dead)
+        if not ops:
+            dead = self.graph.resolve(reqs, func) if reqs else None
+            return rebuild(self.graph, dead)
+        model = rebuild(self.graph, layer_ops=ops)
+        if not reqs:
+            return model
+        graph = DependencyGraph(model)
+        plan = {rec.name: pos for rec, pos in reqs}
+        return rebuild(graph, _resolve(graph, plan, func))
