@@ -293,11 +293,16 @@ class DependencyGraph:
                 rank = len(a.shape)
                 ax = h.axis(layer, rank) if h.axis else rank - 1
                 reason = h.check(layer, ax, rank) if h.check else None
-                if reason is None and ax != a.axis:
-                    reason = (f"its channel axis ({ax}) is not the input's "
-                              f"({a.axis})")
                 if reason is not None:
                     return self._opaque(rec, ins, out_kts, reason)
+                if ax != a.axis:
+                    # it reads its input on another axis: those channels
+                    # cannot be deleted, its own output channels still can
+                    self._blocked.append((
+                        a.atoms, f"reaches layer '{rec.name}' "
+                        f"({rec.class_name}) on axis {a.axis}, while it "
+                        f"reads its channels on axis {ax}",
+                        UnsupportedLayerError))
             elif h.check is not None and len(out_shapes[0]) >= 2:
                 rank = len(out_shapes[0])
                 reason = h.check(layer, h.axis(layer, rank) if h.axis
@@ -310,13 +315,38 @@ class DependencyGraph:
             shape = out_shapes[0]
             oax = h.axis(layer, len(shape)) if h.axis else len(shape) - 1
             if rec.out_atoms is None:
-                n = shape[oax]
+                n = h.channels(layer) if h.channels else shape[oax]
                 if not isinstance(n, int):
                     return self._opaque(rec, ins, out_kts,
                                         "its channel count is not static")
                 rec.out_atoms = self._block(n)
-            return [TensorInfo(rec.out_atoms, oax, shape)] + \
-                [None] * (len(out_kts) - 1)
+            block = rec.out_atoms
+            if h.states:
+                for extra in ins[1:]:
+                    if extra is None:
+                        continue
+                    if len(extra.atoms) != len(block):
+                        return self._opaque(rec, ins, out_kts, "its state "
+                                            "inputs do not match its units")
+                    self._join(extra.atoms, block, "state")
+            if h.outputs is not None:
+                maps = list(h.outputs(layer, block, out_shapes))
+            elif h.states:
+                maps = [block if len(sh) >= 2 and sh[-1] == len(block)
+                        else None for sh in out_shapes]
+            else:
+                maps = [block] + [None] * (len(out_kts) - 1)
+            outs = []
+            for m, sh in zip(maps, out_shapes):
+                ax = h.axis(layer, len(sh)) if h.axis else len(sh) - 1
+                if m is None or len(sh) < 2:
+                    outs.append(None)
+                elif sh[ax] != len(m):
+                    return self._opaque(rec, ins, out_kts, "its output "
+                                        "shape does not match its channels")
+                else:
+                    outs.append(TensorInfo(m, ax, sh))
+            return outs
         if a is None:
             if kind in ("channelwise", "depthwise"):
                 return self._opaque(rec, ins, out_kts)

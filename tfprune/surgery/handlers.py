@@ -99,6 +99,14 @@ class Handler:
         zero_value: ``(layer) -> float | str``, the layer's output for a
             channel that is zero on input (source layers: their activation
             at 0); a string describes a non-zero value in words.
+        channels: for ``"source"``: ``(layer) -> int``, the number of
+            deletable channels when it is not the output's channel count
+            (Bidirectional: the units of one direction).
+        outputs: for ``"source"``: ``(layer, ids, out_shapes) -> list``, the
+            channel ids of each output (``None`` for an output without the
+            layer's channels), e.g. ``[ids, ids]`` for a Bidirectional concat.
+        states: for ``"source"``: inputs after the first and outputs after
+            the first carry the layer's own channels (RNN states).
     """
     kind: str
     prune: Optional[Callable] = None
@@ -107,6 +115,9 @@ class Handler:
     check: Optional[Callable] = None
     remap: Optional[Callable] = None
     zero_value: Optional[Callable] = None
+    channels: Optional[Callable] = None
+    outputs: Optional[Callable] = None
+    states: bool = False
 
 
 _HANDLERS: dict[type, Handler] = {}
@@ -114,14 +125,16 @@ _HANDLERS: dict[type, Handler] = {}
 
 def register_handler(cls, kind: str | None = None, *, prune=None, zero=None,
                      axis=None, check=None, remap=None, zero_value=None,
-                     like=None, replace: bool = False) -> Handler:
+                     channels=None, outputs=None, states=None, like=None,
+                     replace: bool = False) -> Handler:
     """Register how surgery treats the layer class ``cls`` (exact class).
 
     Args:
         cls: a tf_keras layer class.
         kind: one of :data:`KINDS`; taken from ``like`` when omitted.
-        prune, zero, axis, check, remap, zero_value: the handler functions
-            (see :class:`Handler`); each overrides the one copied from ``like``.
+        prune, zero, axis, check, remap, zero_value, channels, outputs,
+            states: the handler functions and flags (see :class:`Handler`);
+            each overrides the one copied from ``like``.
         like: an already registered class whose handler to start from, e.g.
             ``like=tp.keras.layers.Conv2D`` for a Conv2D subclass that keeps
             Conv2D's weights and semantics.
@@ -157,7 +170,8 @@ def register_handler(cls, kind: str | None = None, *, prune=None, zero=None,
             f"{func}(): give 'kind' (one of {', '.join(KINDS)}) or 'like'.")
     updates = {k: v for k, v in dict(
         kind=kind, prune=prune, zero=zero, axis=axis, check=check,
-        remap=remap, zero_value=zero_value).items() if v is not None}
+        remap=remap, zero_value=zero_value, channels=channels,
+        outputs=outputs, states=states).items() if v is not None}
     handler = dataclasses.replace(base, **updates)
     if handler.kind not in KINDS:
         raise InvalidParameterError(
@@ -426,6 +440,157 @@ def _permute_remap(layer, ids, out_shape):
     return np.transpose(ids, [d - 1 for d in layer.dims])
 
 
+# -------------------------------------------------------------- recurrent
+
+_GATES = {"SimpleRNNCell": 1, "GRUCell": 3, "LSTMCell": 4}
+
+
+def _gates(cell) -> int:
+    for klass in type(cell).__mro__:
+        if klass.__name__ in _GATES:
+            return _GATES[klass.__name__]
+    raise NotImplementedError(f"unknown recurrent cell {type(cell).__name__}")
+
+
+def _rnn_check(layer, axis, rank):
+    cell = getattr(layer, "cell", None)
+    if type(cell).__name__ not in _GATES:
+        return (f"its cell {type(cell).__name__} has no known gate layout")
+    if getattr(layer, "time_major", False):
+        return "time_major RNNs are not supported"
+    return None
+
+
+def _gate_columns(keep, units, gates):
+    keep = np.asarray(keep, dtype=np.int64)
+    return (np.arange(gates)[:, None] * units + keep[None, :]).ravel()
+
+
+def _slice_rnn(owner, cell, w, keep_in, keep_out):
+    g = _gates(cell)
+    ki = _widx(owner, cell.kernel)
+    ri = _widx(owner, cell.recurrent_kernel)
+    if keep_in is not None:
+        w[ki] = w[ki][keep_in]
+    if keep_out is not None:
+        cols = _gate_columns(keep_out, cell.units, g)
+        w[ki] = w[ki][:, cols]
+        w[ri] = w[ri][keep_out][:, cols]
+        if cell.use_bias:
+            bi = _widx(owner, cell.bias)
+            w[bi] = w[bi][..., cols]
+    return w
+
+
+def _zero_rnn(owner, cell, drop_out):
+    if drop_out is None or not len(drop_out):
+        return []
+    cols = _gate_columns(drop_out, cell.units, _gates(cell))
+    out = [(_widx(owner, cell.kernel), 1, cols),
+           (_widx(owner, cell.recurrent_kernel), 1, cols)]
+    if cell.use_bias:
+        out.append((_widx(owner, cell.bias), len(cell.bias.shape) - 1, cols))
+    return out
+
+
+def _rnn_prune(layer, keep_in, keep_out, ctx):
+    cfg = layer.get_config()
+    w = _slice_rnn(layer, layer.cell, layer.get_weights(), keep_in, keep_out)
+    if keep_out is not None:
+        cfg["units"] = int(len(keep_out))
+    return cfg, w
+
+
+def _rnn_zero(layer, drop_in, drop_out):
+    return _zero_rnn(layer, layer.cell, drop_out)
+
+
+def _bidi_check(layer, axis, rank):
+    for sub in (layer.forward_layer, layer.backward_layer):
+        reason = _rnn_check(sub, axis, rank)
+        if reason is not None:
+            return reason
+    if layer.forward_layer.units != layer.backward_layer.units:
+        return "its two directions have different units"
+    return None
+
+
+def _bidi_channels(layer):
+    return int(layer.forward_layer.units)
+
+
+def _bidi_outputs(layer, ids, out_shapes):
+    seq = np.concatenate([ids, ids]) if layer.merge_mode == "concat" else ids
+    n_main = 2 if layer.merge_mode is None else 1
+    return [seq] * n_main + [ids] * (len(out_shapes) - n_main)
+
+
+def _bidi_prune(layer, keep_in, keep_out, ctx):
+    cfg = layer.get_config()
+    w = layer.get_weights()
+    for sub in (layer.forward_layer, layer.backward_layer):
+        w = _slice_rnn(layer, sub.cell, w, keep_in, keep_out)
+    if keep_out is not None:
+        for key in ("layer", "backward_layer"):
+            if key in cfg:
+                cfg[key] = dict(cfg[key])
+                cfg[key]["config"] = dict(cfg[key]["config"],
+                                          units=int(len(keep_out)))
+    return cfg, w
+
+
+def _bidi_zero(layer, drop_in, drop_out):
+    return (_zero_rnn(layer, layer.forward_layer.cell, drop_out) +
+            _zero_rnn(layer, layer.backward_layer.cell, drop_out))
+
+
+def _bidi_zero_value(layer):
+    return _source_zero_value(layer.forward_layer)
+
+
+def _inner(layer):
+    return get_handler(type(layer.layer))
+
+
+def _td_check(layer, axis, rank):
+    h = _inner(layer)
+    if h is None or h.kind != "source" or h.outputs or h.channels:
+        return (f"it wraps {type(layer.layer).__name__}; TimeDistributed is "
+                "supported around Dense and convolution layers")
+    if h.check is not None:
+        return h.check(layer.layer, axis - 1, rank - 1)
+    return None
+
+
+def _td_axis(layer, rank):
+    h = _inner(layer)
+    if h is None or h.axis is None:
+        return rank - 1
+    return h.axis(layer.layer, rank - 1) + 1
+
+
+def _td_prune(layer, keep_in, keep_out, ctx):
+    cfg = layer.get_config()
+    sub = SliceContext(
+        None if ctx.in_axis is None else ctx.in_axis - 1,
+        None if ctx.out_axis is None else ctx.out_axis - 1,
+        None if ctx.in_shape is None else ctx.in_shape[:1] + ctx.in_shape[2:],
+        None if ctx.out_shape is None else
+        ctx.out_shape[:1] + ctx.out_shape[2:])
+    inner_cfg, w = _inner(layer).prune(layer.layer, keep_in, keep_out, sub)
+    cfg["layer"] = dict(cfg["layer"], config=inner_cfg)
+    return cfg, w
+
+
+def _td_zero(layer, drop_in, drop_out):
+    return _inner(layer).zero(layer.layer, drop_in, drop_out)
+
+
+def _td_zero_value(layer):
+    h = _inner(layer)
+    return h.zero_value(layer.layer) if h and h.zero_value else 0.0
+
+
 # ----------------------------------------------------------- registration
 
 def _register_builtins():
@@ -483,6 +648,17 @@ def _register_builtins():
                 L.Minimum):
         register_handler(cls, "merge")
     register_handler(L.Concatenate, "concat")
+    for cls in (L.SimpleRNN, L.GRU, L.LSTM):
+        register_handler(cls, "source", prune=_rnn_prune, zero=_rnn_zero,
+                         check=_rnn_check, states=True,
+                         zero_value=_source_zero_value)
+    register_handler(L.Bidirectional, "source", prune=_bidi_prune,
+                     zero=_bidi_zero, check=_bidi_check, states=True,
+                     channels=_bidi_channels, outputs=_bidi_outputs,
+                     zero_value=_bidi_zero_value)
+    register_handler(L.TimeDistributed, "source", prune=_td_prune,
+                     zero=_td_zero, check=_td_check, axis=_td_axis,
+                     zero_value=_td_zero_value)
     register_handler(L.Flatten, "reshape", remap=_flatten_remap)
     register_handler(L.Reshape, "reshape", remap=_reshape_remap,
                      prune=_reshape_prune)

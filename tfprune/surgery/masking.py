@@ -56,7 +56,11 @@ def _spec(graph, dead, func) -> list[ZeroSlice]:
             continue
         ins, outs = graph.node_io[id(rec.nodes[0])]
         drop_in = _dropped(dead, ins[0] if ins else None)
-        drop_out = _dropped(dead, outs[0] if outs else None)
+        if rec.kind == "source" and rec.out_atoms is not None:
+            idx = np.flatnonzero(dead[rec.out_atoms])
+            drop_out = idx if len(idx) else None
+        else:
+            drop_out = _dropped(dead, outs[0] if outs else None)
         if drop_in is None and drop_out is None:
             continue
         if h.zero is not None:

@@ -114,9 +114,12 @@ class _Rebuilder:
         self.assign: list = []
 
     def kept(self, info):
-        if info is None or self.dead is None:
+        return None if info is None else self._kept_ids(info.atoms)
+
+    def _kept_ids(self, atoms):
+        if self.dead is None:
             return None
-        d = self.dead[info.atoms]
+        d = self.dead[atoms]
         if not d.any():
             return None
         return np.flatnonzero(~d)
@@ -232,7 +235,10 @@ class _Rebuilder:
             return nl
         ins, outs = self.g.node_io[id(node)]
         keep_in = self.kept(ins[0]) if ins else None
-        keep_out = self.kept(outs[0]) if outs else None
+        if rec.kind == "source" and rec.out_atoms is not None:
+            keep_out = self._kept_ids(rec.out_atoms)
+        else:
+            keep_out = self.kept(outs[0]) if outs else None
         if keep_in is None and keep_out is None:
             cfg, w = layer.get_config(), layer.get_weights()
         elif rec.kind == "opaque" or rec.handler is None:
