@@ -100,10 +100,25 @@ def _randomise_bn(model, rng):
                                rng.uniform(0.5, 2.0, v.shape)])
 
 
-@pytest.mark.parametrize("build", [
-    lambda: _preact_model(),
-    lambda: tp.models.resnet_cifar(20, input_shape=(8, 8, 3), classes=4,
-                                   seed=1)])
+def _postact_model(seed=0):
+    """Post-activation residual stage (ResNet layout): the stem and the
+    blocks' last convs meet at Adds and form one group."""
+    L = keras.layers
+    tp.utils.set_seed(seed)
+    inp = keras.Input((8, 8, 3))
+    x = L.Conv2D(6, 3, padding="same", name="stem")(inp)
+    x = L.ReLU()(L.BatchNormalization(name="stem_bn")(x))
+    for b in (1, 2):
+        h = L.Conv2D(4, 3, padding="same", name=f"b{b}_conv1")(x)
+        h = L.ReLU()(L.BatchNormalization(name=f"b{b}_bn1")(h))
+        h = L.Conv2D(6, 3, padding="same", name=f"b{b}_conv2")(h)
+        h = L.BatchNormalization(name=f"b{b}_bn2")(h)
+        x = L.ReLU()(L.Add(name=f"b{b}_add")([x, h]))
+    x = L.GlobalAveragePooling2D()(x)
+    return keras.Model(inp, L.Dense(4, name="output")(x))
+
+
+@pytest.mark.parametrize("build", [_preact_model, _postact_model])
 def test_masked_equals_surgery_on_residual_groups(build):
     model = build()
     rng = np.random.default_rng(0)

@@ -1,4 +1,22 @@
+"""Structured filter pruning: criteria, one-shot pruning and retraining.
+
+``select``/``scores`` rank the output channels of a Conv/Dense layer (or a
+dependency group) by a criterion (``"l1"``, ``"l2"``, ``"fpgm"``,
+``"dscore"``, ``"dstep"``, ``"dstep_gm"``, ``"random"``, ``"apoz"``,
+``"mean_activation"``); ``prune`` removes them physically in one surgery
+rebuild; ``retrain`` fine-tunes the result with the D-Score recipe;
+``run_flow`` chains train -> sensitivity -> plan -> prune -> retrain ->
+report and writes tables, figures and the pruned model.
+"""
 from .criteria import (CRITERIA, Criterion, criterion_names, filter_matrix,
-                       get_criterion, n_to_prune, scores, select)
-from .prune import plan_channels, prune, prunable_units
-from .retrain import TimeDecay, retrain
+                       get_criterion, n_filters, n_to_prune, scores, select)
+from .prune import Unit, plan_channels, prunable_units, prune
+from .retrain import TimeDecay, augmenter, retrain
+from .flow import (RECIPES, FlowResult, load_flow_data, plan_table, run_flow,
+                   train_model)
+
+__all__ = ["CRITERIA", "Criterion", "criterion_names", "filter_matrix",
+           "get_criterion", "n_filters", "n_to_prune", "scores", "select",
+           "Unit", "plan_channels", "prunable_units", "prune", "TimeDecay",
+           "augmenter", "retrain", "RECIPES", "FlowResult", "load_flow_data",
+           "plan_table", "run_flow", "train_model"]
