@@ -74,7 +74,7 @@ def main(argv=None) -> int:
         print(f"\ndense test accuracy {dense:.4f}; best ticket with <= 20 % "
               f"remaining: round {int(best['round'])}, "
               f"{100 * best['remaining']:.1f} % remaining, accuracy "
-              f"{best['test_accuracy']:.4f} ({gap:+.2f} points below dense; "
+              f"{best['test_accuracy']:.4f} ({-gap:+.2f} points vs dense; "
               f"goal <= 1 point, mean of {args.seeds} seeds): "
               f"{'PASS' if ok else 'FAIL'}")
     print(f"time {time.perf_counter() - t0:.0f} s")
