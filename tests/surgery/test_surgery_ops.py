@@ -382,3 +382,63 @@ def test_kept_outputs_when_deleting_model_output_units():
     x = np.random.default_rng(7).normal(size=(3, 5)).astype("float32")
     assert_close(pruned(x), np.delete(model(x).numpy(), 2, axis=1))
     assert kept_outputs(model, {"o": [2]})[0][0] == 1
+
+
+def test_shared_nested_model_and_multi_output_layer():
+    block_in = K.Input((4, 4, 3))
+    inner = K.Model(block_in, L.ReLU()(L.Conv2D(5, 1, name="ic")(block_in)),
+                    name="tower")
+    a, b = K.Input((4, 4, 2)), K.Input((4, 4, 2))
+    pa = L.Conv2D(3, 1, name="pa")(a)
+    pb = L.Conv2D(3, 1, name="pb")(b)
+    model = K.Model([a, b], L.Add()([inner(pa), inner(pb)]))
+    randomize(model)
+    g = {n: grp for grp in tp.surgery.dependency_groups(model)
+         for n in grp.layers}
+    assert g["pa"] is g["pb"]  # both feed the one tower
+    x = [np.random.default_rng(8).normal(size=(2, 4, 4, 2)).astype("float32")
+         for _ in range(2)]
+    pruned = check_equivalent(model, {"pa": [1], "tower/ic": [0, 4]}, x)
+    assert tp.surgery.get_layer(pruned, "tower/ic").filters == 3
+
+    class Split(L.Layer):  # two outputs, no handler
+        def call(self, t):
+            return t[..., :2], t[..., 2:]
+
+    inp = K.Input((4, 4, 2))
+    h = L.Conv2D(4, 1, name="h")(inp)
+    s1, s2 = Split(name="split")(h)
+    multi = K.Model(inp, L.Concatenate()([L.Conv2D(2, 1, name="o1")(s1),
+                                          L.Conv2D(2, 1, name="o2")(s2)]))
+    with pytest.raises(NotImplementedError, match=r"'split' \(Split\)"):
+        tp.surgery.delete_channels(multi, "h", [0])
+    assert tp.surgery.delete_channels(multi, "o1", [1]).get_layer(
+        "o1").filters == 1
+
+
+def test_register_handler_exact_class_and_like():
+    class MyConv(L.Conv2D):
+        pass
+
+    inp = K.Input((4, 4, 2))
+    x = MyConv(4, 1, name="mine")(inp)
+    model = K.Model(inp, L.Conv2D(2, 1, name="next")(x))
+    randomize(model)
+    with pytest.raises(NotImplementedError, match=r"'mine' \(MyConv\).*"
+                       "register_handler"):
+        tp.surgery.delete_channels(model, "mine", [0])
+    try:
+        tp.surgery.register_handler(MyConv, like=L.Conv2D)
+        xs = np.random.default_rng(9).normal(size=(2, 4, 4, 2)
+                                             ).astype("float32")
+        pruned = check_equivalent(model, {"mine": [0]}, xs)
+        assert type(pruned.get_layer("mine")) is MyConv
+        with pytest.raises(ValueError, match="already has a handler"):
+            tp.surgery.register_handler(MyConv, like=L.Conv2D)
+    finally:
+        tp.surgery.unregister_handler(MyConv)
+    with pytest.raises(ValueError, match="kind"):
+        tp.surgery.register_handler(MyConv, "bogus")
+    with pytest.raises(ValueError, match="prune"):
+        tp.surgery.register_handler(MyConv, "source")
+    assert tp.surgery.get_handler(MyConv) is None

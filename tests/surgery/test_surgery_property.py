@@ -14,7 +14,7 @@ from tfprune.surgery.graph import DependencyGraph
 
 L = tp.keras.layers
 N_EXAMPLES = int(os.environ.get("TFPRUNE_SURGERY_EXAMPLES", 200))
-N_SEQUENCE = max(1, N_EXAMPLES // 10)
+N_SEQUENCE = max(1, N_EXAMPLES * 3 // 40)
 
 OPS = ["conv", "bn", "act", "noise", "pool", "pad_crop", "upsample",
        "depthwise", "separable", "transpose", "residual", "merge_branches",
@@ -158,7 +158,7 @@ def random_sequence_models(draw):
     inp = tp.keras.Input((steps, feats), name="x")
     x = L.TimeDistributed(L.Dense(draw(st.integers(2, 5))))(inp)
     state = None
-    for _ in range(draw(st.integers(1, 4))):
+    for _ in range(draw(st.integers(1, 3))):
         op = draw(st.sampled_from(["rnn", "bidirectional", "timedistributed",
                                    "bn", "state"]))
         units = draw(st.integers(2, 5))
