@@ -139,7 +139,8 @@ def plan_table(model, plan, channels=None, method="dscore") -> pd.DataFrame:
 
 def _accuracy(model, xy, batch_size=256):
     x, y = xy
-    p = model.predict(x, batch_size=batch_size, verbose=0)
+    p = np.concatenate([model(x[i:i + batch_size], training=False).numpy()
+                        for i in range(0, len(x), batch_size)])
     if np.ndim(y) > 1 and np.shape(y)[-1] > 1:
         y = np.argmax(y, -1)
     return float(np.mean(np.argmax(p, -1) == np.reshape(y, -1)))
@@ -221,7 +222,8 @@ def _load_model(model, func):
 
 def run_flow(out=None, *, dataset="digits", model=None, data=None,
              method="dscore", threshold=None, rule="first_crossing",
-             max_drop=None, ratios=None, epochs=None, retrain_epochs=None,
+             max_drop=None, ratios=None, layers=None, epochs=None,
+             retrain_epochs=None,
              retrain_lr=None, batch_size=256, eval_split="val", seed=0,
              strategy=None, progress=True, plots=True) -> FlowResult:
     """Train (or load) a model, then sensitivity -> plan -> prune -> retrain.
@@ -247,6 +249,8 @@ def run_flow(out=None, *, dataset="digits", model=None, data=None,
         max_drop: instead of ``threshold``, allowed drop below the unpruned
             accuracy.
         ratios: sensitivity ratios (default 0.05 ... 0.95).
+        layers: layers to sweep and prune (default every prunable
+            Conv/Dense layer but the output one).
         epochs: training epochs for a new model (recipe default).
         retrain_epochs, retrain_lr: retraining settings (recipe default).
         batch_size: evaluation batch size of the sweep.
@@ -320,7 +324,8 @@ def run_flow(out=None, *, dataset="digits", model=None, data=None,
 
     ex, ey = val if eval_split == "val" else test
     table = _sens.analyze(
-        model, ex, ey, ratios=ratios, method=method, batch_size=batch_size,
+        model, ex, ey, layers=layers, ratios=ratios, method=method,
+        batch_size=batch_size,
         checkpoint=(out / "sensitivity_ckpt") if out is not None else None,
         progress=progress)
     plan = _sens.plan(table, threshold, rule, max_drop=max_drop)
