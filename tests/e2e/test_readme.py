@@ -1,0 +1,29 @@
+"""The README's Python snippets run as written, in order, in one namespace."""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+README = Path(__file__).parents[2] / "README.md"
+
+
+def _snippets():
+    text = README.read_text(encoding="utf-8")
+    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
+
+
+def test_readme_has_snippets():
+    assert len(_snippets()) >= 4
+
+
+def test_readme_snippets_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {"__name__": "__readme__"}
+    for i, code in enumerate(_snippets()):
+        try:
+            exec(compile(code, f"README.md snippet {i + 1}", "exec"), namespace)
+        except Exception as e:  # pragma: no cover - the message is the point
+            raise AssertionError(f"README snippet {i + 1} failed: {e!r}\n"
+                                 f"{code}") from e
+    assert os.listdir(tmp_path) is not None
