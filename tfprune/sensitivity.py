@@ -1,4 +1,5 @@
-"""Per-layer pruning sensitivity and the parallel-pruning plan (dscore.md §5-6).
+"""Per-layer pruning sensitivity and the parallel-pruning plan (dscore.md
+§5-6).
 
 ``analyze`` removes a growing fraction of one layer's (or one dependency
 group's) filters at a time, the others intact, and evaluates the model
@@ -194,7 +195,8 @@ def _accuracy(width, sparse):
 def _channel_sets(model, unit, ratios, crit, mode, kw, rank_x, batch_size):
     """For each ratio, the sorted channel indices to zero."""
     from .filters.criteria import filter_matrix, n_to_prune, select, scores
-    layers = [model.get_layer(m) for m in unit.members]
+    from .filters.criteria import layer_by_name
+    layers = [layer_by_name(model, m) for m in unit.members]
     target = layers if unit.is_group else layers[0]
     n = filter_matrix(layers[0]).shape[1]
     sets = []

@@ -238,3 +238,32 @@ def test_activation_criteria_use_the_post_activation_map():
     assert m[2] == 0.0 and np.argmax(m) == 0
     with pytest.raises(ValueError, match="model="):
         tp.filters.scores(np.ones((3, 4)), "apoz")
+
+
+def test_retrain_recipe_copy_and_strategy(two_cpu_strategy):
+    (x, y), _, _ = tp.data.load_digits(seed=0)
+    x, y = x[:256], y[:256]
+    model = tp.models.mlp(64, (16,), 10, seed=0)
+    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True), metrics=["accuracy"])
+    before = [w.copy() for w in model.get_weights()]
+    one = tp.filters.retrain(model, (x, y), epochs=2, batch_size=32, seed=1)
+    two = tp.filters.retrain(model, (x, y), epochs=2, batch_size=32, seed=1,
+                             strategy=two_cpu_strategy)
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)       # the input is untouched
+    assert one is not model and one.optimizer.nesterov
+    lr = one.optimizer.get_config()["learning_rate"]
+    assert lr["class_name"].endswith("TimeDecay")
+    assert lr["config"]["decay"] == 5e-4
+    assert float(tp.filters.TimeDecay(1e-3, 5e-4)(1000)) == pytest.approx(
+        1e-3 / 1.5)
+    assert one.compiled_loss is not None and one.metrics_names[-1] == \
+        "accuracy"
+    changed = [not np.allclose(a, b) for a, b in zip(before,
+                                                     one.get_weights())]
+    assert all(changed)
+    for a, b in zip(one.get_weights(), two.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    with pytest.raises(ValueError, match="never compiled"):
+        tp.filters.retrain(tp.models.mlp(64, (4,), 10), (x, y))

@@ -28,6 +28,7 @@ import functools
 import numpy as np
 
 from .._keras import keras, tf
+from .criteria import layer_by_name
 
 __all__ = ["as_functional", "MaskedUnit", "ZERO_AT_ZERO"]
 
@@ -138,11 +139,13 @@ class MaskedUnit:
         self._n = None
         nodes = _topo_nodes(work)
         spec_layers = {s[0] for s in spec}
-        chains = {m: _chain(work, work.get_layer(m)) for m in self.members}
+        top = [m.split("/")[0] for m in self.members]
+        chains = {m: _chain(work, work.get_layer(t))
+                  for m, t in zip(self.members, top)}
         chain_names = {l.name for c in chains.values() for l in c}
-        fast = bool(spec) and spec_layers <= chain_names and all(
-            _activation_of(l) in ZERO_AT_ZERO
-            for c in chains.values() for l in c)
+        fast = (bool(spec) and spec_layers <= chain_names and all(
+            _activation_of(l) in ZERO_AT_ZERO and len(l._inbound_nodes) == 1
+            for c in chains.values() for l in c))
         self.fast = fast
         self._orig = {}
         if fast:
@@ -160,7 +163,8 @@ class MaskedUnit:
                     dirty.update(node.flat_output_ids)
         else:
             self.cut_ids, self.cut_axes = [], []
-            masked = {id(work.get_layer(n)) for n in spec_layers}
+            # a layer inside a nested model changes the nested model's node
+            masked = {id(work.get_layer(n.split("/")[0])) for n in spec_layers}
             dirty = set()
             changed = []
             for node in nodes:
@@ -277,7 +281,7 @@ class MaskedUnit:
         for name, widx, axis, idx in spec:
             key = (name, widx)
             if key not in self._orig:
-                var = self.work.get_layer(name).weights[widx]
+                var = layer_by_name(self.work, name).weights[widx]
                 self._orig[key] = (var, var.numpy())
             zero.setdefault(key, []).append((axis, idx))
         for key, (var, orig) in self._orig.items():

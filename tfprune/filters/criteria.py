@@ -28,12 +28,14 @@ import numpy as np
 
 from .._keras import keras, check_model
 from .._validate import check_int
-from ..errors import InvalidParameterError, UnsupportedLayerError
+from ..errors import (InvalidParameterError, ModelTypeError,
+                      UnsupportedLayerError)
 
 __all__ = ["Criterion", "CRITERIA", "get_criterion", "criterion_names",
            "filter_matrix", "order", "ranks", "positive_negative",
            "l1", "l2", "fpgm", "dscore", "random", "dstep_keys",
            "dstep_gm_keys", "dstep_from_orders", "apoz", "mean_activation",
+           "activation_layer",
            "scores", "select", "n_filters", "n_to_prune"]
 
 
@@ -41,7 +43,7 @@ __all__ = ["Criterion", "CRITERIA", "get_criterion", "criterion_names",
 # kernels as (m, n) filter matrices
 
 def _kernel_of(layer):
-    """The output-channel kernel of a layer as an ndarray with channels last."""
+    """A layer's output-channel kernel as an ndarray, channels last."""
     L = keras.layers
     if isinstance(layer, L.DepthwiseConv2D):
         k = layer.depthwise_kernel.numpy()          # (kh, kw, cin, mult)
@@ -81,6 +83,12 @@ def filter_matrix(layer_or_kernel, func="filter_matrix") -> np.ndarray:
                 "build the model first.")
         k = _kernel_of(layer_or_kernel)
     else:
+        from .._keras import is_keras3_model
+        if is_keras3_model(layer_or_kernel):
+            raise ModelTypeError(
+                f"{func}(): got a Keras 3 layer "
+                f"({type(layer_or_kernel).__name__}); tfprune works with "
+                "Keras 2 (tf_keras). Build the model with tfprune.keras.")
         k = np.asarray(layer_or_kernel)
         if k.dtype == object or not np.issubdtype(k.dtype, np.number):
             raise TypeError(f"{func}(): 'layer_or_kernel' must be a Keras "
@@ -96,6 +104,15 @@ def filter_matrix(layer_or_kernel, func="filter_matrix") -> np.ndarray:
             f"{func}(): the kernel holds NaN or infinite values; fix training "
             "before ranking filters.")
     return w
+
+
+def layer_by_name(model, name):
+    """``model.get_layer(name)`` that also reaches into nested models
+    (``"outer/inner"``, the surgery naming)."""
+    layer = model
+    for part in name.split("/"):
+        layer = layer.get_layer(part)
+    return layer
 
 
 def n_filters(layer_or_kernel) -> int:
@@ -242,17 +259,6 @@ def dstep_from_orders(op, on, k: int) -> np.ndarray:
 # --------------------------------------------------------------------------
 # data-based criteria
 
-_ZERO_AT_ZERO = {"relu", "linear", "tanh", "elu", "selu", "gelu", "swish",
-                 "silu", "softsign", "relu6", "leaky_relu"}
-
-
-def _activation_name(layer):
-    act = getattr(layer, "activation", None)
-    if act is None:
-        return None
-    return getattr(act, "__name__", type(act).__name__).lower()
-
-
 def _is_elementwise_after(layer) -> bool:
     L = keras.layers
     if isinstance(layer, (L.BatchNormalization, L.ReLU, L.LeakyReLU, L.ELU,
@@ -295,7 +301,7 @@ def _resolve_model_layer(model, layer, func):
             "x=... (input samples) along with the layer.")
     check_model(model, "model", func)
     if isinstance(layer, str):
-        return model.get_layer(layer)
+        return layer_by_name(model, layer)
     if isinstance(layer, keras.layers.Layer):
         return model.get_layer(layer.name)
     raise TypeError(f"{func}(): data criteria need a layer (or its name), "
@@ -310,16 +316,9 @@ def apoz(layer, model=None, x=None, batch_size=256) -> np.ndarray:
     first, so the score is ``1 - APoZ`` (lower = pruned first).
     """
     layer = _resolve_model_layer(model, layer, "apoz")
-    target = activation_layer(model, layer)
-    try:
-        from ..surgery.identify import get_apoz
-    except ImportError:
-        get_apoz = None
-    if get_apoz is not None:
-        z = np.asarray(get_apoz(model, target, x), dtype=np.float64)
-    else:
-        a = _feature_maps(model, layer, x, batch_size)
-        z = (a == 0).mean(axis=0)
+    from ..surgery.identify import get_apoz
+    z = np.asarray(get_apoz(model, layer, x, batch_size=batch_size),
+                   dtype=np.float64)
     return 1.0 - z
 
 
@@ -424,7 +423,7 @@ def _members(layer_or_kernel, model, func):
             if model is None:
                 raise InvalidParameterError(
                     f"{func}(): layer name {m!r} needs model=... to resolve.")
-            m = model.get_layer(m)
+            m = layer_by_name(model, m)
         out.append(m)
     return out
 

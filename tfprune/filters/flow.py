@@ -122,13 +122,13 @@ def plan_table(model, plan, channels=None, method="dscore") -> pd.DataFrame:
 
     ``channels`` (from :func:`plan_channels`) is computed when not given.
     """
+    from .criteria import filter_matrix, layer_by_name
     from .prune import plan_channels
     if channels is None:
         channels = plan_channels(model, plan, method)
     rows = []
     for name, ratio in plan.items():
-        layer = model.get_layer(name)
-        from .criteria import filter_matrix
+        layer = layer_by_name(model, name)
         n = filter_matrix(layer).shape[1]
         k = len(channels.get(name, ()))
         rows.append([name, float(ratio) if not isinstance(ratio, int)
@@ -183,8 +183,8 @@ class FlowResult:
         rep = self.report.set_index("stage")
         c = self.config
         lines = [
-            f"{c['dataset']}: {c['method']} sensitivity on the {c['eval_split']}"
-            f" split, threshold {c['threshold_text']} ({c['rule']}), "
+            f"{c['dataset']}: {c['method']} sensitivity on the "
+            f"{c['eval_split']} split, threshold {c['threshold_text']} ({c['rule']}), "
             f"retrained {c['retrain_epochs']} epochs",
             "test accuracy: original {:.2%}, after pruning {:.2%}, after "
             "retraining {:.2%} (drop {:+.2f} points)".format(
@@ -362,7 +362,8 @@ def run_flow(out=None, *, dataset="digits", model=None, data=None,
                                       "flops_reduction_pct"])
     thr_text = (f"max_drop {max_drop:g}" if max_drop is not None else
                 f"{threshold:g}" + (" (relative)" if threshold < 0 else ""))
-    config = {"dataset": dataset, "method": _method_name(method), "rule": rule,
+    config = {"dataset": dataset, "method": _method_name(method),
+              "rule": rule,
               "threshold": threshold, "max_drop": max_drop,
               "threshold_text": thr_text, "eval_split": eval_split,
               "retrain_epochs": retrain_epochs, "retrain_lr": retrain_lr,

@@ -9,7 +9,8 @@ import numpy as np
 
 from .._keras import check_model, keras
 from ..errors import InvalidParameterError
-from .criteria import filter_matrix, get_criterion, n_to_prune, select
+from .criteria import (filter_matrix, get_criterion, layer_by_name,
+                       n_to_prune, select)
 
 __all__ = ["Unit", "prunable_units", "plan_channels", "prune"]
 
@@ -94,11 +95,6 @@ def _groups(model):
              bool(getattr(g, "reaches_output", False))) for g in groups]
 
 
-def _groups_by_layer(model):
-    return {n: names for names, _, _ in _groups(model) for n in names
-            if len(names) > 1}
-
-
 def prunable_units(model, layers=None, groups=True, func="prunable_units"
                    ) -> list[Unit]:
     """The units a sensitivity sweep or a plan can prune.
@@ -159,15 +155,6 @@ def prunable_units(model, layers=None, groups=True, func="prunable_units"
     return units
 
 
-def _unit_lookup(model, func):
-    """name -> Unit (the layer's whole dependency group)."""
-    by_layer = _groups_by_layer(model)
-
-    def get(name):
-        return Unit(name, tuple(by_layer.get(name, (name,))))
-    return get
-
-
 def _count(value, n, name, func):
     if isinstance(value, bool):
         raise TypeError(f"{func}(): plan[{name!r}] must be a ratio in "
@@ -216,16 +203,18 @@ def plan_channels(model, plan, method="dscore", *, x=None, batch_size=256,
         raise TypeError(f"{func}(): 'plan' must be a dict layer name -> "
                         f"ratio or count; got {type(plan).__name__}.")
     crit = get_criterion(method, func)
-    names = {l.name for l in model.layers}
-    unit_of = _unit_lookup(model, func)
+    groups_ = _groups(model)
+    names = {l.name for l in model.layers} | {n for g in groups_
+                                              for n in g[0]}
+    by_layer = {n: g[0] for g in groups_ for n in g[0] if len(g[0]) > 1}
     out = {}
     for name, value in plan.items():
         if not isinstance(name, str) or name not in names:
             raise InvalidParameterError(
                 f"{func}(): plan key {name!r} is not a layer of model "
                 f"{model.name!r}.")
-        unit = unit_of(name)
-        layers = [model.get_layer(m) for m in unit.members]
+        unit = Unit(name, tuple(by_layer.get(name, (name,))))
+        layers = [layer_by_name(model, m) for m in unit.members]
         n = filter_matrix(layers[0], func).shape[1]
         k = _count(value, n, name, func)
         if k == 0:
@@ -268,13 +257,10 @@ def prune(model, plan, method="dscore", *, x=None, batch_size=256, **kw
     channels = plan_channels(model, plan, method, x=x, batch_size=batch_size,
                              **kw)
     if not channels:
+        from ..surgery.ops import copy_compile
         new = keras.models.clone_model(model)
         new.set_weights(model.get_weights())
-        from .retrain import compile_args
-        loss, metrics = compile_args(model)
-        if loss is not None:
-            new.compile(optimizer=type(model.optimizer).from_config(
-                model.optimizer.get_config()), loss=loss, metrics=metrics)
+        copy_compile(model, new)
         return new
     return _surgery().prune_channels(
         model, {k: np.asarray(v) for k, v in channels.items()})
