@@ -7,6 +7,7 @@ initial weights are reproducible for a given ``seed``.
 from .mlp import mlp, moth_controller, penguin_mlp, lenet_300_100
 from .conv import conv_net, vgg16
 from .resnet import resnet, resnet_cifar
+from .digits import digits_cnn
 
 
 def pruning_wrapped(model, sparsity=0.5, schedule=None, **kwargs):
@@ -18,4 +19,5 @@ def pruning_wrapped(model, sparsity=0.5, schedule=None, **kwargs):
 
 
 __all__ = ["mlp", "moth_controller", "penguin_mlp", "lenet_300_100",
-           "conv_net", "vgg16", "resnet", "resnet_cifar", "pruning_wrapped"]
+           "conv_net", "vgg16", "resnet", "resnet_cifar", "digits_cnn",
+           "pruning_wrapped"]
