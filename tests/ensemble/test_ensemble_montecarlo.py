@@ -187,6 +187,17 @@ def test_report_files_and_figures(run, tmp_path):
         tp.plots.montecarlo_loss_curves(res.history)
 
 
+def test_stop_after_failures_ends_the_run(teacher, tmp_path):
+    kw = dict(n_networks=2, hidden=(4,), sparsities=[0.2, 0.4, 0.6, 0.8],
+              max_batches=5, early_stopping=None, threshold=1e-12,
+              stop_after_failures=2, progress=False, run_dir=tmp_path)
+    res = monte_carlo(teacher, **kw)
+    assert sorted(res.history["level"].unique()) == [0, 1]
+    assert not res.sparsest()["passed"].any()
+    again = monte_carlo(teacher, **kw)  # resumes: nothing more to train
+    assert sorted(again.history["level"].unique()) == [0, 1]
+
+
 def test_bad_parameters(moth):
     with pytest.raises(ValueError, match="increasing"):
         monte_carlo(moth, sparsities=[0.5, 0.3], progress=False)

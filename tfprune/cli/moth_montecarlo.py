@@ -74,6 +74,10 @@ def register(sub):
     p.add_argument("--threshold", type=float, default=1e-3,
                    help="loss threshold of the sparsest good level "
                         "(default: %(default)s)")
+    p.add_argument("--stop-after-failures", type=int, default=None,
+                   help="end the run after this many consecutive levels at "
+                        "which no network passes the threshold (default: "
+                        "train every level)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=None,
                    help="processes for the simulation (default: all cores)")
@@ -120,7 +124,9 @@ def run(args) -> int:
             learning_rate=args.learning_rate, max_batches=args.max_batches,
             dense_max_batches=args.dense_max_batches, early_stopping=rule,
             prune_biases=args.prune_biases, off_by_one=args.off_by_one,
-            threshold=args.threshold, seed=args.seed, run_dir=out / "run",
+            threshold=args.threshold,
+            stop_after_failures=args.stop_after_failures, seed=args.seed,
+            run_dir=out / "run",
             input_names=list(tp.data.moth.INPUT_COLUMNS),
             output_names=list(tp.data.moth.OUTPUT_COLUMNS),
             progress=progress)

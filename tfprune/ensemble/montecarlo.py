@@ -92,7 +92,8 @@ def monte_carlo(data, n_networks: int = 100,
                 prune_layers: Sequence[int] | None = None,
                 off_by_one: bool = False, threshold: float = 1e-3,
                 column: str = "train_loss", eval_batch_size: int = 1024,
-                seed: int = 0, seeds: Sequence[int] | None = None,
+                stop_after_failures: int | None = None, seed: int = 0,
+                seeds: Sequence[int] | None = None,
                 run_dir=None, keep_levels: bool = False, strategy=None,
                 input_names: Sequence[str] | None = None,
                 output_names: Sequence[str] | None = None,
@@ -136,6 +137,10 @@ def monte_carlo(data, n_networks: int = 100,
         threshold: loss threshold for the "sparsest good level" snapshot.
         column: loss column tested against ``threshold``.
         eval_batch_size: batch size of the full-set evaluations.
+        stop_after_failures: end the run early after this many consecutive
+            levels at which no network passes ``threshold`` (the later,
+            sparser levels are then not trained); ``None`` runs every level
+            as the protocol does.
         seed: base seed; network ``i`` uses ``derive_seed(seed, i)``.
         seeds: explicit per-network seeds.
         run_dir: folder for checkpoints and CSVs; resumes when it holds a run
@@ -179,6 +184,9 @@ def monte_carlo(data, n_networks: int = 100,
             f"{f}(): column='test_loss' needs a test split in 'data'.")
     eval_batch_size = check_int(eval_batch_size, "eval_batch_size", f,
                                 min_value=1)
+    stop_after_failures = check_int(stop_after_failures,
+                                    "stop_after_failures", f, min_value=1,
+                                    allow_none=True)
     max_batches = check_int(max_batches, "max_batches", f, min_value=1,
                             allow_none=True)
     dense_max_batches = check_int(dense_max_batches, "dense_max_batches", f,
@@ -214,6 +222,7 @@ def monte_carlo(data, n_networks: int = 100,
                                  else dense_rule.get_config()),
         "threshold": threshold, "column": column,
         "eval_batch_size": eval_batch_size, "keep_levels": bool(keep_levels),
+        "stop_after_failures": stop_after_failures,
         "input_names": in_names, "output_names": out_names,
         "data": _fingerprint(train, val, test),
     }
@@ -234,6 +243,9 @@ def monte_carlo(data, n_networks: int = 100,
             for lv in range(start):
                 level_weights[lv] = _level_loader(rd, lv, ens.n_layers)
 
+    failures = rec.trailing_failures(column, threshold)
+    if stop_after_failures and failures >= stop_after_failures:
+        start = n_levels
     outer = None
     if progress and start < n_levels:
         from tqdm.auto import tqdm
@@ -282,6 +294,9 @@ def monte_carlo(data, n_networks: int = 100,
                 rd.mark_done(level)
             if outer is not None:
                 outer.update(1)
+            failures = 0 if passed.any() else failures + 1
+            if stop_after_failures and failures >= stop_after_failures:
+                break
     finally:
         if outer is not None:
             outer.close()
@@ -370,6 +385,17 @@ class _Records:
             c["total"] += [int(total)] * (n * units)
             c["fraction"] += list(counts.reshape(-1) / total)
 
+    def trailing_failures(self, column, threshold) -> int:
+        """Number of last levels at which no network passed."""
+        levels = np.asarray(self.hist["level"], int)
+        loss = np.asarray(self.hist[column], float)
+        count = 0
+        for lv in sorted(set(levels.tolist()), reverse=True):
+            if (loss[levels == lv] <= threshold).any():
+                break
+            count += 1
+        return count
+
     def frames(self):
         hist = pd.DataFrame(self.hist)
         hist = hist.astype({"network": int, "seed": "int64", "level": int,
@@ -409,7 +435,8 @@ class _Records:
 
 def _save(rd, level, ens, trainer, rec, snap_levels, snap_weights):
     arrays = {"level": np.asarray(level)}
-    arrays.update({f"ens__{k}": v for k, v in ens.get_state().items()})
+    arrays.update({f"ens__{k}": (v.astype(bool) if "mask" in k else v)
+                   for k, v in ens.get_state().items()})
     arrays.update({f"opt__{k}": v for k, v in trainer.get_state().items()})
     arrays.update(rec.arrays())
     arrays["snap_levels"] = snap_levels

@@ -161,7 +161,7 @@ class StackedMLP:
             # einsum("pbi,pij->pbj"); BatchMatMulV2 is faster than Einsum on
             # CPU and broadcasts the shared (B, inputs) batch over networks.
             h = tf.matmul(x if h is None else h, w * wm)
-            h = h + (b * bm)[:, None, :]
+            h = h + tf.expand_dims(b * bm, 1)
             if l < last:
                 h = self._act(h)
         return h
