@@ -24,5 +24,5 @@ __all__ = ["StackedMLP", "StackedAdam", "RatioStopping", "PatienceStopping",
            "magnitude_masks", "prune_count", "prune_ensemble",
            "EnsembleTrainer", "LevelLog", "MonteCarloResult", "sparsest",
            "sparsity_distribution", "summary", "layer_survival",
-           "connection_survival", "save_report", "monte_carlo", "MOTH_SPARSITIES",
-           "MOTH_INPUTS", "MOTH_OUTPUTS"]
+           "connection_survival", "save_report", "monte_carlo",
+           "MOTH_SPARSITIES", "MOTH_INPUTS", "MOTH_OUTPUTS"]

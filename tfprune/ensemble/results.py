@@ -270,7 +270,8 @@ def _select(results, frame, level, threshold, column, func):
     chosen = _levels_for(results, level, threshold, column, func)
     if not chosen:
         return frame.iloc[0:0].copy()
-    key = pd.DataFrame({"network": list(chosen), "level": list(chosen.values())})
+    key = pd.DataFrame({"network": list(chosen),
+                        "level": list(chosen.values())})
     return frame.merge(key, on=["network", "level"]).reset_index(drop=True)
 
 

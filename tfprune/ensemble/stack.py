@@ -2,9 +2,9 @@
 
 Layer ``l`` has a kernel of shape ``(N, fan_in, fan_out)``, a bias of shape
 ``(N, fan_out)`` and 0/1 masks of the same shapes. The forward pass is the
-batched product ``einsum("pbi,pij->pbj")`` (a batched matmul) with ``W * M`` and ``b * m``:
-masks enter as constants, so a pruned entry gets exactly zero gradient
-(moth.md §6).
+batched product ``einsum("pbi,pij->pbj")`` (a batched matmul) with
+``W * M`` and ``b * m``: masks enter as constants, so a pruned entry gets
+exactly zero gradient (moth.md §6).
 """
 from __future__ import annotations
 
@@ -173,8 +173,8 @@ class StackedMLP:
         x = np.asarray(x, np.float32)
         if x.ndim != 2 or x.shape[1] != self.inputs:
             raise InvalidParameterError(
-                f"StackedMLP.predict(): 'x' must have shape (n, {self.inputs});"
-                f" got {x.shape}.")
+                f"StackedMLP.predict(): 'x' must have shape "
+                f"(n, {self.inputs}); got {x.shape}.")
         batch_size = check_int(batch_size, "batch_size", "StackedMLP.predict",
                                min_value=1)
         fn = self._predict_fn()

@@ -275,9 +275,11 @@ class EnsembleTrainer:
                         active &= ~stop
                         self.optimizer.active.assign(active.astype(np.float32))
                 if bar is not None:
+                    last = t_parts[-1][-1]
+                    loss = last[active] if active.any() else last
                     bar.update(n)
                     bar.set_postfix(active=int(active.sum()),
-                                    loss=f"{t_parts[-1][-1][active].mean() if active.any() else t_parts[-1][-1].mean():.3g}")
+                                    loss=f"{loss.mean():.3g}")
         except tf.errors.ResourceExhaustedError as e:
             raise out_of_memory(e, ens, self.batch_size) from e
         finally:
