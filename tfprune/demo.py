@@ -156,6 +156,7 @@ def demo_strategies(out: Path, seed: int = 0, progress: bool = True,
         model.compile(tp.keras.optimizers.Adam(lr),
                       tp.keras.losses.CategoricalCrossentropy(from_logits=True),
                       metrics=["accuracy"])
+        return model
 
     table = tp.sparsity.compare_strategies(
         lambda s: tp.models.penguin_mlp(seed=s), data,
