@@ -42,9 +42,15 @@ _split_cpu()
 
 @pytest.fixture()
 def two_cpu_strategy():
-    """A MirroredStrategy over the two logical CPU devices."""
+    """A MirroredStrategy over the two logical CPU devices.
+
+    Reductions go through one device rather than collective ops: collective
+    instance keys are per process, and several strategies created by
+    different tests would otherwise collide on them.
+    """
     import tensorflow as tf
     devices = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
     if len(devices) < 2:
         pytest.skip("TensorFlow initialised before the CPU could be split")
-    return tf.distribute.MirroredStrategy(devices)
+    return tf.distribute.MirroredStrategy(
+        devices, cross_device_ops=tf.distribute.ReductionToOneDevice())

@@ -14,7 +14,7 @@ from . import errors  # noqa: F401
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("models", "data", "report", "surgery", "filters",
+_SUBMODULES = ("models", "data", "report", "surgery", "filters", "demo",
                "sensitivity", "sparsity", "ensemble", "plots", "cli", "utils")
 
 

@@ -16,7 +16,7 @@ from .errors import InvalidParameterError
 
 __all__ = ["check_int", "check_float", "check_choice", "check_fraction",
            "check_increasing_fractions", "check_type", "check_xy",
-           "check_input_fits"]
+           "check_input_fits", "check_dataset"]
 
 
 def _fail(func, name, what, value, fix=""):
@@ -159,3 +159,26 @@ def check_input_fits(model, x, name="x", func=None):
             f"{where}'{name}' has per-sample shape {got!r} but model "
             f"'{model.name}' expects {expected!r}; {hint}.")
     return x
+
+
+def check_dataset(data, name="data", func=None, model=None, allow_none=False):
+    """An ``(x, y)`` pair of arrays or a batched ``tf.data.Dataset``.
+
+    Returns the dataset unchanged or ``(x, y)`` as numpy arrays; with
+    ``model`` also checks that the inputs fit it (:func:`check_input_fits`).
+    """
+    if data is None and allow_none:
+        return None
+    if hasattr(data, "element_spec"):
+        out, x = data, data
+    else:
+        if not isinstance(data, (tuple, list)) or len(data) != 2:
+            where = f"{func}(): " if func else ""
+            raise TypeError(f"{where}'{name}' must be an (x, y) tuple or a "
+                            f"batched tf.data.Dataset; got "
+                            f"{type(data).__name__}.")
+        out = check_xy(data[0], data[1], name, func)
+        x = out[0]
+    if model is not None:
+        check_input_fits(model, x, name, func)
+    return out

@@ -16,6 +16,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from ..utils import ensure_device
 from .._io import RunDir, atomic_save_npz, atomic_write_csv
 from .._validate import (check_choice, check_float, check_increasing_fractions,
                          check_int, check_type)
@@ -163,6 +164,7 @@ def monte_carlo(data, n_networks: int = 100,
     """
     f = "monte_carlo"
     train, val, test = _split(data, f)
+    ensure_device()
     x0 = np.asarray(train[0])
     y0 = np.asarray(train[1])
     if x0.ndim != 2 or y0.ndim != 2:

@@ -22,9 +22,9 @@ from .._io import (RunDir, atomic_save_npz, atomic_write_csv,
                    atomic_write_json, read_json)
 from .._keras import check_model, keras, tf
 from .._validate import (check_choice, check_float, check_int, check_type,
-                         check_xy)
+                         check_dataset)
 from ..errors import InvalidParameterError
-from ..utils import derive_seed, set_seed
+from ..utils import derive_seed, ensure_device, set_seed
 from .callbacks import SequentialPruning, _history_frame
 from .schedules import check_levels
 from .wrap import is_wrapped, recompile_like, wrap
@@ -92,14 +92,11 @@ def _fingerprint_arrays(*arrays) -> str:
     return h.hexdigest()
 
 
-def _data(data, name, func):
+def _data(data, name, func, model=None):
+    data = check_dataset(data, name, func, model=model)
     if isinstance(data, tf.data.Dataset):
         return data, "dataset"
-    if not isinstance(data, (tuple, list)) or len(data) != 2:
-        raise TypeError(f"{func}(): '{name}' must be an (x, y) tuple or a "
-                        f"tf.data.Dataset; got {type(data).__name__}.")
-    x, y = check_xy(data[0], data[1], name, func)
-    return (x, y), _fingerprint_arrays(x, y)
+    return data, _fingerprint_arrays(*data)
 
 
 def sequential_prune(model, train, val, sparsities, max_epochs=500,
@@ -169,6 +166,7 @@ def sequential_prune(model, train, val, sparsities, max_epochs=500,
     func = "sequential_prune"
     t_start = time.perf_counter()
     check_model(model, "model", func)
+    ensure_device()
     levels = check_levels(sparsities, "sparsities", func)
     if getattr(model, "optimizer", None) is None or not getattr(
             model, "compiled_loss", None):
@@ -196,8 +194,8 @@ def sequential_prune(model, train, val, sparsities, max_epochs=500,
         raise InvalidParameterError(
             f"{func}(): schedule='polynomial' and frequency apply to "
             "method='tfmot' only.")
-    train_fit, train_fp = _data(train, "train", func)
-    val_fit, val_fp = _data(val, "val", func)
+    train_fit, train_fp = _data(train, "train", func, model)
+    val_fit, val_fp = _data(val, "val", func, model)
 
     rd = None
     done = []

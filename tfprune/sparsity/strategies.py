@@ -19,7 +19,7 @@ import pandas as pd
 
 from .._io import RunDir, atomic_write_csv
 from .._keras import check_model, keras, tf
-from .._validate import check_choice, check_float, check_int, check_xy
+from .._validate import check_choice, check_float, check_int, check_dataset
 from ..errors import InvalidParameterError
 from ..utils import derive_seed, set_seed
 from . import masks as _masks
@@ -106,15 +106,8 @@ def _check_compiled(model, func):
             "pass the plain model (tp.sparsity.strip(model)).")
 
 
-def _xy(data, name, func, allow_none=False):
-    if data is None and allow_none:
-        return None
-    if isinstance(data, tf.data.Dataset):
-        return data
-    if not isinstance(data, (tuple, list)) or len(data) != 2:
-        raise TypeError(f"{func}(): '{name}' must be an (x, y) tuple or a "
-                        f"tf.data.Dataset; got {type(data).__name__}.")
-    return check_xy(data[0], data[1], name, func)
+def _xy(data, name, func, allow_none=False, model=None):
+    return check_dataset(data, name, func, model=model, allow_none=allow_none)
 
 
 def _steps_per_epoch(train, batch_size):
@@ -254,9 +247,9 @@ def dynamic(model, train, val=None, fraction=0.17, at=(1 / 3, 2 / 3),
     _check_compiled(model, func)
     epochs = check_int(epochs, "epochs", func, min_value=1)
     batch_size = check_int(batch_size, "batch_size", func, min_value=1)
-    train = _xy(train, "train", func)
-    val = _xy(val, "val", func, allow_none=True)
-    test = _xy(test, "test", func, allow_none=True)
+    train = _xy(train, "train", func, model=model)
+    val = _xy(val, "val", func, allow_none=True, model=model)
+    test = _xy(test, "test", func, allow_none=True, model=model)
     log_every = check_int(log_every, "log_every", func, min_value=1)
     if log_every > 1 and not isinstance(train, tf.data.Dataset):
         if prune_epochs is None:
@@ -345,9 +338,9 @@ def lottery_ticket(model, train, val=None, rounds=3, rate=0.2, epochs=50,
             f"layer out) or 1; got {output_rate}.")
     seed = check_int(seed, "seed", func, min_value=0)
     log_every = check_int(log_every, "log_every", func, min_value=1)
-    train = _xy(train, "train", func)
-    val = _xy(val, "val", func, allow_none=True)
-    test = _xy(test, "test", func, allow_none=True)
+    train = _xy(train, "train", func, model=model)
+    val = _xy(val, "val", func, allow_none=True, model=model)
+    test = _xy(test, "test", func, allow_none=True, model=model)
 
     with _scope(strategy):
         work = wrap(model, sparsity=0.0, layers=layers, begin_step=-1,
