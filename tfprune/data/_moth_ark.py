@@ -213,21 +213,9 @@ def integrate(params, y0, u, t_end, rtol=1e-4, batch=None,
 
     Returns ``(yf, status, n_steps)`` as ``_moth_rk.integrate``.
     """
-    from ._moth_rk import DEFAULT_BATCH
-    y0 = np.asarray(y0, dtype=np.float64)
-    u = np.asarray(u, dtype=np.float64)
-    n = y0.shape[1]
-    batch = batch or DEFAULT_BATCH
-    yf = np.empty_like(y0)
-    status = np.zeros(n, dtype=np.int8)
-    nsteps = np.zeros(n, dtype=np.int32)
-    model = _Model(params)
-    for lo in range(0, n, batch):
-        hi = min(lo + batch, n)
-        yf[:, lo:hi], status[lo:hi], nsteps[lo:hi] = _integrate_batch(
-            model, y0[:, lo:hi], u[:, lo:hi], float(t_end), float(rtol),
-            int(max_steps))
-    return yf, status, nsteps
+    from ._moth_rk import run_batches
+    return run_batches(_integrate_batch, _Model(params), y0, u, t_end, rtol,
+                       batch, max_steps)
 
 
 def _integrate_batch(model, y0, u, t_end, rtol, max_steps):

@@ -243,6 +243,13 @@ def integrate(params: MothParams, y0, u, t_end: float, rtol: float = 1e-9,
         converged, 1 too many steps, 2 step size underflow, 3 non-finite
         state) and the number of accepted steps.
     """
+    return run_batches(_integrate_batch, _Model(params), y0, u, t_end, rtol,
+                       batch, max_steps)
+
+
+def run_batches(integrate_batch, model, y0, u, t_end, rtol, batch, max_steps):
+    """Integrate in column batches of at most ``batch`` trajectories with
+    ``integrate_batch(model, y0, u, t_end, rtol, max_steps)``."""
     y0 = np.asarray(y0, dtype=np.float64)
     u = np.asarray(u, dtype=np.float64)
     n = y0.shape[1]
@@ -250,10 +257,9 @@ def integrate(params: MothParams, y0, u, t_end: float, rtol: float = 1e-9,
     yf = np.empty_like(y0)
     status = np.zeros(n, dtype=np.int8)
     nsteps = np.zeros(n, dtype=np.int32)
-    model = _Model(params)
     for lo in range(0, n, batch):
         hi = min(lo + batch, n)
-        yf[:, lo:hi], status[lo:hi], nsteps[lo:hi] = _integrate_batch(
+        yf[:, lo:hi], status[lo:hi], nsteps[lo:hi] = integrate_batch(
             model, y0[:, lo:hi], u[:, lo:hi], float(t_end), float(rtol),
             int(max_steps))
     return yf, status, nsteps
