@@ -191,7 +191,14 @@ def demo_filters(out: Path, seed: int = 0, progress: bool = True) -> dict:
     import tfprune as tp
     res = tp.filters.run_flow(out, dataset="digits", seed=seed,
                               progress=progress)
-    return res.summary()
+    summary = res.summary()
+    rep = res.report[["stage", "accuracy", "params", "flops",
+                      "params_reduction_pct", "flops_reduction_pct"]]
+    summary["console"] = (
+        "Digits CNN before and after D-Score filter pruning (FLOPs: 2 per "
+        "multiply-add plus bias adds, batch 1):\n"
+        + rep.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    return summary
 
 
 FLOWS = {"moth": demo_moth, "montecarlo": demo_montecarlo,
@@ -235,6 +242,9 @@ def run_demo(out="tfprune-demo", flows=None, seed: int = 0, docs_dir=None,
         results[name]["seconds"] = time.time() - t
     seconds = time.time() - t0
     summary = _summary(out, results, seconds, device)
+    for r in results.values():
+        if r.get("console"):
+            print("\n" + r["console"])
     if docs_dir is not None:
         docs = ensure_dir(docs_dir, "docs_dir", "run_demo")
         for name, r in results.items():
