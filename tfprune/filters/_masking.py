@@ -61,12 +61,8 @@ class _Repeat:
 
 
 def _topo_nodes(model):
-    out = []
-    for depth in sorted(model._nodes_by_depth, reverse=True):
-        for node in model._nodes_by_depth[depth]:
-            if not node.is_input:
-                out.append(node)
-    return out
+    from ..surgery.graph import model_nodes
+    return model_nodes(model)
 
 
 def _call(node, values):

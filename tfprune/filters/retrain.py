@@ -10,9 +10,9 @@ from __future__ import annotations
 from contextlib import nullcontext
 
 from .._keras import check_model, keras, tf
-from .._validate import check_float, check_int, check_type
+from .._validate import check_float, check_int
 from ..errors import InvalidParameterError
-from ..utils import set_seed
+from ..utils import ensure_device, set_seed
 
 __all__ = ["TimeDecay", "retrain", "compile_args", "augmenter"]
 
@@ -86,21 +86,17 @@ def augmenter(seed=None, rotation=15.0, shift=0.1, flip=True):
     return keras.Sequential(steps, name="augment")
 
 
-def _as_dataset(data, batch_size, shuffle, seed, aug, name, func):
+def _as_dataset(data, batch_size, shuffle, seed, aug, name, func,
+                model=None):
+    from .._validate import check_dataset
+    data = check_dataset(data, name, func, model=model)
     if isinstance(data, tf.data.Dataset):
         ds = data
         if aug is not None:
             ds = ds.map(lambda x, y: (aug(x, training=True), y),
                         num_parallel_calls=tf.data.AUTOTUNE)
         return ds
-    check_type(data, (tuple, list), name, func,
-               "an (x, y) tuple of arrays or a batched tf.data.Dataset")
-    if len(data) != 2:
-        raise InvalidParameterError(
-            f"{func}(): '{name}' must be an (x, y) pair; got {len(data)} "
-            "entries.")
-    from .._validate import check_xy
-    x, y = check_xy(data[0], data[1], name, func)
+    x, y = data
     if aug is None:
         return x, y
     ds = tf.data.Dataset.from_tensor_slices((x, y))
@@ -149,6 +145,7 @@ def retrain(model, data, epochs=10, batch_size=64, lr=1e-3, momentum=0.9,
     """
     func = "retrain"
     check_model(model, "model", func)
+    ensure_device()
     epochs = check_int(epochs, "epochs", func, min_value=0)
     batch_size = check_int(batch_size, "batch_size", func, min_value=1)
     lr = check_float(lr, "lr", func, min_value=0.0, min_inclusive=False)
@@ -181,7 +178,8 @@ def retrain(model, data, epochs=10, batch_size=64, lr=1e-3, momentum=0.9,
     if aug is not None and not isinstance(aug, keras.layers.Layer):
         user_aug = aug
         aug = lambda x, training=True: user_aug(x)  # noqa: E731
-    train = _as_dataset(data, batch_size, True, seed, aug, "data", func)
+    train = _as_dataset(data, batch_size, True, seed, aug, "data", func,
+                        model)
     val = None
     if validation_data is not None:
         val = _as_dataset(validation_data, batch_size, False, seed, None,
