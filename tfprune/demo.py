@@ -34,10 +34,6 @@ def _save_fig(fig, path):
     return path
 
 
-def _fmt(x, digits=3):
-    return f"{x:.{digits}g}" if isinstance(x, float) else str(x)
-
-
 def demo_moth(out: Path, seed: int = 0, progress: bool = True,
               n: int = 20_000, hidden=(100, 100, 100, 8),
               levels=(0.0, 0.5, 0.75, 0.85, 0.9, 0.93, 0.95),

@@ -27,7 +27,7 @@ from typing import Callable
 import numpy as np
 
 from .._keras import keras, check_model
-from .._validate import check_int
+from .._validate import check_choice, check_int
 from ..errors import (InvalidParameterError, ModelTypeError,
                       UnsupportedLayerError)
 
@@ -503,10 +503,7 @@ def scores(layer_or_kernel, method="dscore", *, model=None, x=None,
             f"{func}(): method {crit.name!r} is a selection rule without a "
             "per-channel score; use tp.filters.select(layer, k, "
             f"method={crit.name!r}) instead.")
-    if reduce not in _REDUCE:
-        raise InvalidParameterError(
-            f"{func}(): 'reduce' must be one of 'sum', 'mean', 'max'; got "
-            f"{reduce!r}.")
+    check_choice(reduce, tuple(_REDUCE), "reduce", func)
     members = _members(layer_or_kernel, model, func)
     vals, _ = _group_values(crit, members, model, x, batch_size, func, kw)
     if len(vals) == 1:
@@ -538,10 +535,7 @@ def select(layer_or_kernel, k, method="dscore", *, model=None, x=None,
     """
     func = "select"
     crit = get_criterion(method, func)
-    if reduce not in _REDUCE:
-        raise InvalidParameterError(
-            f"{func}(): 'reduce' must be one of 'sum', 'mean', 'max'; got "
-            f"{reduce!r}.")
+    check_choice(reduce, tuple(_REDUCE), "reduce", func)
     members = _members(layer_or_kernel, model, func)
     vals, n = _group_values(crit, members, model, x, batch_size, func, kw)
     k = check_int(k, "k", func, min_value=0)
