@@ -154,3 +154,27 @@ def test_trainer_validation(teacher):
     with pytest.raises(ValueError, match="early_stopping"):
         tr.train_level(teacher[0], teacher[1], early_stopping="soon",
                        progress=False)
+
+
+def test_fused_adam_path_equals_per_network_path(teacher):
+    """The fused kernel (all networks active, one step count) and the
+    per-network update give the same weights, moments and zeros."""
+    def run(fuse):
+        ens = StackedMLP(3, hidden=(8, 6), seed=5)
+        tr = EnsembleTrainer(ens, batch_size=32)
+        tr.optimizer.can_fuse = fuse
+        for c in (0.0, 0.5):
+            if c:
+                prune_ensemble(ens, c, optimizer=tr.optimizer)
+            assert tr.optimizer.uniform() == fuse
+            tr.train_level(teacher[0], max_batches=40, early_stopping=None,
+                           progress=False)
+        return ens, tr.optimizer
+    (a, oa), (b, ob) = run(True), run(False)
+    for va, vb in zip(a.trainable_variables + oa.m + oa.v,
+                      b.trainable_variables + ob.m + ob.v):
+        np.testing.assert_allclose(va.numpy(), vb.numpy(), rtol=1e-5,
+                                   atol=1e-7)
+    for w, m in zip(a.kernels, a.kernel_masks):
+        assert not w.numpy()[m.numpy() == 0].any()
+    assert oa.t.numpy().tolist() == ob.t.numpy().tolist() == [80, 80, 80]

@@ -3,8 +3,15 @@
 Keras' Adam keeps one step counter for all variables; here every network has
 its own counter ``t[p]`` and only networks whose ``active[p]`` is 1 move
 (moments, counter and weights), so a network that has stopped early is frozen
-exactly while the others go on. Updates are multiplied by the weight masks,
-so a pruned entry stays exactly zero even while its old moments decay.
+exactly while the others go on. Gradients are multiplied by the weight masks,
+and pruning zeroes a pruned entry's moments, so a pruned weight's moments and
+updates stay exactly zero.
+
+The update is tf_keras's Adam: ``lr * sqrt(1 - beta_2^t) / (1 - beta_1^t) *
+m / (sqrt(v) + epsilon)``. While every network is active and all share one
+step count (a fresh run, or the whole run with shared early stopping),
+:meth:`apply_uniform` does the same update with TensorFlow's fused Adam
+kernel, one pass over each variable instead of a dozen.
 """
 from __future__ import annotations
 
@@ -49,15 +56,23 @@ class StackedAdam:
                                  trainable=False, name="adam_t")
             self.active = tf.Variable(tf.ones([n_networks], tf.float32),
                                       trainable=False, name="active")
+        # The fused kernel needs plain variables (not mirrored ones).
+        self.can_fuse = not any(isinstance(v, tf.distribute.DistributedValues)
+                                for v in self.variables)
+
+    def uniform(self) -> bool:
+        """True when :meth:`apply_uniform` may replace :meth:`apply`: plain
+        variables, every network active and one shared step count."""
+        t = self.t.numpy()
+        return bool(self.can_fuse and self.active.numpy().all()
+                    and (t == t[0]).all())
 
     def apply(self, grads) -> None:
         """One Adam step for the active networks.
 
-        ``lr * m_hat / (sqrt(v_hat) + eps)`` is computed as
-        ``lr * sqrt(c2) / c1 * m / (sqrt(v) + eps * sqrt(c2))`` (the same
-        value) so that the per-network factors are ``(N, 1, ...)`` tensors
-        and each variable needs a dozen in-place element-wise ops. An
-        inactive network has all its factors at 0 and does not move.
+        The per-network factors are ``(N, 1, ...)`` tensors, so each
+        variable needs a dozen element-wise ops. An inactive network has all
+        its factors at 0 and does not move.
         """
         active = self.active.read_value()
         t = self.t.assign_add(tf.cast(active > 0, tf.int64))
@@ -67,17 +82,37 @@ class StackedAdam:
         k1 = (1.0 - self.beta_1) * active
         k2 = (1.0 - self.beta_2) * active
         lr = self.lr * sc2 / c1 * active
-        eps = self.epsilon * sc2
         for var, g, m, v, mask in zip(self.variables, grads, self.m, self.v,
                                       self.masks):
             shape = [-1] + [1] * (len(var.shape) - 1)
+            if mask is not None:
+                g = g * mask
             m.assign_add((g - m) * tf.reshape(k1, shape))
             v.assign_add((tf.square(g) - v) * tf.reshape(k2, shape))
-            step = m / (tf.sqrt(v) + tf.reshape(eps, shape))
-            step = step * tf.reshape(lr, shape)
-            if mask is not None:
-                step = step * mask
-            var.assign_sub(step)
+            var.assign_sub(m / (tf.sqrt(v) + self.epsilon)
+                           * tf.reshape(lr, shape))
+
+    def dense(self) -> bool:
+        """True when no mask has a zero (gradients need no masking)."""
+        return all(m is None or bool(m.numpy().all()) for m in self.masks)
+
+    def apply_uniform(self, grads, masked: bool = True) -> None:
+        """:meth:`apply` when :meth:`uniform` holds, with the fused kernel;
+        ``masked=False`` skips the gradient masks (valid when :meth:`dense`).
+        """
+        t = self.t.assign_add(tf.ones_like(self.t))
+        tf_ = tf.cast(t[0], tf.float32)
+        consts = dict(lr=tf.constant(self.lr), beta1=tf.constant(self.beta_1),
+                      beta2=tf.constant(self.beta_2),
+                      epsilon=tf.constant(self.epsilon),
+                      beta1_power=tf.pow(self.beta_1, tf_),
+                      beta2_power=tf.pow(self.beta_2, tf_))
+        for var, g, m, v, mask in zip(self.variables, grads, self.m, self.v,
+                                      self.masks):
+            if masked and mask is not None:
+                g = g * mask
+            tf.raw_ops.ResourceApplyAdam(var=var.handle, m=m.handle,
+                                         v=v.handle, grad=g, **consts)
 
     def get_state(self) -> dict:
         """Moments, step counters and the active flags as NumPy arrays."""

@@ -4,7 +4,10 @@ Layer ``l`` has a kernel of shape ``(N, fan_in, fan_out)``, a bias of shape
 ``(N, fan_out)`` and 0/1 masks of the same shapes. The forward pass is the
 batched product ``einsum("pbi,pij->pbj")`` (a batched matmul) with
 ``W * M`` and ``b * m``: masks enter as constants, so a pruned entry gets
-exactly zero gradient (moth.md §6).
+exactly zero gradient (moth.md §6). Training keeps a pruned entry's stored
+value at exactly 0 (:meth:`StackedMLP.apply_masks` at the start of every
+level, masked gradients after), so its loop uses the same product without the
+two mask multiplications per layer (:meth:`StackedMLP.call_unmasked`).
 """
 from __future__ import annotations
 
@@ -153,18 +156,33 @@ class StackedMLP:
 
         Returns a ``(N, B, outputs)`` tensor. Runs inside ``tf.function``s.
         """
+        return self._forward(x, [w * m for w, m in zip(self.kernels,
+                                                       self.kernel_masks)],
+                             [b * m for b, m in zip(self.biases,
+                                                    self.bias_masks)])
+
+    def call_unmasked(self, x):
+        """:meth:`call` without the masks: equal to it while every pruned
+        entry is stored as 0 (after :meth:`apply_masks`), and cheaper."""
+        return self._forward(x, self.kernels, self.biases)
+
+    def _forward(self, x, kernels, biases):
         h = None
         last = self.n_layers - 1
-        for l, (w, b, wm, bm) in enumerate(zip(self.kernels, self.biases,
-                                               self.kernel_masks,
-                                               self.bias_masks)):
+        for l, (w, b) in enumerate(zip(kernels, biases)):
             # einsum("pbi,pij->pbj"); BatchMatMulV2 is faster than Einsum on
             # CPU and broadcasts the shared (B, inputs) batch over networks.
-            h = tf.matmul(x if h is None else h, w * wm)
-            h = h + tf.expand_dims(b * bm, 1)
+            h = tf.matmul(x if h is None else h, w)
+            h = h + tf.expand_dims(b, 1)
             if l < last:
                 h = self._act(h)
         return h
+
+    def apply_masks(self) -> None:
+        """Store every pruned entry as exactly 0 (``W <- W * M``)."""
+        for v, m in zip(self.kernels + self.biases,
+                        self.kernel_masks + self.bias_masks):
+            v.assign(v * m)
 
     __call__ = call
 

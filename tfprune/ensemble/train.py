@@ -130,7 +130,7 @@ class EnsembleTrainer:
         per = self.batch_size // self.replicas
         xs, ys = xb[r * per:(r + 1) * per], yb[r * per:(r + 1) * per]
         with tf.GradientTape() as tape:
-            pred = ens.call(xs)
+            pred = ens.call_unmasked(xs)
             sse = tf.reduce_sum(tf.square(pred - ys[None]), axis=[1, 2])
             loss = tf.reduce_sum(sse) / float(self.batch_size * ens.outputs)
         grads = tape.gradient(loss, ens.trainable_variables)
@@ -138,14 +138,15 @@ class EnsembleTrainer:
             vper = tf.shape(xv)[0] // self.replicas
             xvs = xv[r * vper:(r + 1) * vper]
             yvs = yv[r * vper:(r + 1) * vper]
-            vsse = tf.reduce_sum(tf.square(ens.call(xvs) - yvs[None]),
+            vsse = tf.reduce_sum(tf.square(ens.call_unmasked(xvs) - yvs[None]),
                                  axis=[1, 2])
         else:
             vsse = tf.zeros([ens.n_networks])
         return grads, sse, vsse
 
-    def _steps_fn(self, record_val, n_static=None):
-        key = (record_val, n_static)
+    def _steps_fn(self, record_val, n_static=None, uniform=False,
+                  dense=False):
+        key = (record_val, n_static, uniform, dense)
         if key in self._steps:
             return self._steps[key]
         ens = self.ensemble
@@ -176,7 +177,10 @@ class EnsembleTrainer:
                 grads = [strategy.reduce(SUM, g, axis=None) for g in grads]
                 sse = strategy.reduce(SUM, sse, axis=None)
                 vsse = strategy.reduce(SUM, vsse, axis=None)
-                self.optimizer.apply(grads)
+                if uniform:
+                    self.optimizer.apply_uniform(grads, masked=not dense)
+                else:
+                    self.optimizer.apply(grads)
                 ta_t = ta_t.write(k, sse / scale)
                 ta_v = ta_v.write(k, vsse / vscale)
             return ta_t.stack(), ta_v.stack()
@@ -253,15 +257,18 @@ class EnsembleTrainer:
         if rule is not None:
             rule.reset(n_net)
         self.optimizer.active.assign(np.ones(n_net, np.float32))
-        fn_dyn = self._steps_fn(rule is not None)
+        ens.apply_masks()
+        uniform = self.optimizer.uniform()
+        dense = uniform and self.optimizer.dense()
         t_parts, v_parts = [], []
         done = 0
         bar = _bar(progress, max_batches, desc)
         try:
             while done < max_batches and active.any():
                 n = min(every, max_batches - done)
-                fn = (self._steps_fn(rule is not None, n) if self.jit_compile
-                      else fn_dyn)
+                fn = self._steps_fn(rule is not None,
+                                    n if self.jit_compile else None,
+                                    uniform and bool(active.all()), dense)
                 tl, vl = fn(x, y, xv, yv, tf.constant(done, tf.int64),
                             tf.constant(n, tf.int32))
                 t_parts.append(tl.numpy())
