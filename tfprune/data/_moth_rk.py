@@ -39,7 +39,7 @@ METHOD = "DOPRI5(4), stability-capped steps"
 #: Typical magnitudes of (x, xdot, y, ydot, theta, thetadot, phi, phidot):
 #: absolute tolerance = rtol * STATE_SCALE.
 STATE_SCALE = np.array([1.0, 1e3, 1.0, 1e3, 1.0, 10.0, 1.0, 10.0])
-DEFAULT_BATCH = 8192
+DEFAULT_BATCH = 16384
 MAX_STEPS = 20000
 STAB = 3.306567892635437
 CAP = 0.9
@@ -248,12 +248,14 @@ def integrate(params: MothParams, y0, u, t_end: float, rtol: float = 1e-9,
 
 
 def run_batches(integrate_batch, model, y0, u, t_end, rtol, batch, max_steps):
-    """Integrate in column batches of at most ``batch`` trajectories with
-    ``integrate_batch(model, y0, u, t_end, rtol, max_steps)``."""
+    """Integrate in equal column batches of at most ``batch`` trajectories
+    with ``integrate_batch(model, y0, u, t_end, rtol, max_steps)`` (equal, so
+    that no small remainder batch pays numpy's per-call overhead alone)."""
     y0 = np.asarray(y0, dtype=np.float64)
     u = np.asarray(u, dtype=np.float64)
     n = y0.shape[1]
     batch = batch or DEFAULT_BATCH
+    batch = -(-n // -(-n // batch)) if n else batch
     yf = np.empty_like(y0)
     status = np.zeros(n, dtype=np.int8)
     nsteps = np.zeros(n, dtype=np.int32)
