@@ -45,3 +45,11 @@ def ensure_device(prefer_gpu: bool = True) -> str:
                       "environment.yml) on a machine with CUDA.",
                       RuntimeWarning, stacklevel=2)
     return "CPU"
+
+
+def progress_bar(enabled: bool, total=None, **kwargs):
+    """A ``tqdm`` progress bar; a disabled one (``update``, ``set_postfix``
+    and ``close`` do nothing) when ``enabled`` is false, so callers need no
+    ``None`` checks."""
+    from tqdm.auto import tqdm
+    return tqdm(total=total, disable=not enabled, **kwargs)

@@ -26,6 +26,7 @@ import pandas as pd
 
 from .._validate import check_choice, check_float, check_int, check_type
 from ..errors import InvalidParameterError
+from ..utils import progress_bar
 from ._moth_model import CONTROL_NAMES, STATE_NAMES, MothParams
 from . import _moth_ark, _moth_rk
 
@@ -665,11 +666,8 @@ def simulate_to_disk(n: int, out_dir, seed: int = 0, chunk_size: int = 50_000,
             if i not in done or not run.file(_shard_name(i)).exists()]
     jobs = [(i, i * chunk_size, min((i + 1) * chunk_size, n), seed, ranges,
              p.to_dict(), rtol, t_end, method, str(run.path)) for i in todo]
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=n_chunks, initial=n_chunks - len(todo),
-                   desc="moth simulate", unit="chunk")
+    bar = progress_bar(progress, n_chunks, initial=n_chunks - len(todo),
+                       desc="moth simulate", unit="chunk")
     failed = 0
     try:
         if workers == 1 or len(jobs) <= 1:
@@ -677,8 +675,7 @@ def simulate_to_disk(n: int, out_dir, seed: int = 0, chunk_size: int = 50_000,
             for i, nbad in results:
                 failed += nbad
                 run.mark_done(i)
-                if bar is not None:
-                    bar.update(1)
+                bar.update(1)
         else:
             from concurrent.futures import as_completed
             with _pool(min(workers, len(jobs))) as ex:
@@ -687,11 +684,9 @@ def simulate_to_disk(n: int, out_dir, seed: int = 0, chunk_size: int = 50_000,
                     i, nbad = fut.result()
                     failed += nbad
                     run.mark_done(i)
-                    if bar is not None:
-                        bar.update(1)
+                    bar.update(1)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     if failed:
         warnings.warn(f"{func}(): {failed} simulations did not converge; "
                       "they are flagged in the 'converged' column.",

@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..utils import ensure_device
+from ..utils import ensure_device, progress_bar
 from .._io import RunDir, atomic_save_npz, atomic_write_csv
 from .._validate import (check_choice, check_float, check_increasing_fractions,
                          check_int, check_type)
@@ -248,11 +248,8 @@ def monte_carlo(data, n_networks: int = 100,
     failures = rec.trailing_failures(column, threshold)
     if stop_after_failures and failures >= stop_after_failures:
         start = n_levels
-    outer = None
-    if progress and start < n_levels:
-        from tqdm.auto import tqdm
-        outer = tqdm(total=n_levels, initial=start, desc="levels",
-                     unit="level")
+    outer = progress_bar(progress and start < n_levels, n_levels,
+                         initial=start, desc="levels", unit="level")
     try:
         for level in range(start, n_levels):
             t0 = time.perf_counter()
@@ -294,14 +291,12 @@ def monte_carlo(data, n_networks: int = 100,
                       snap_weights)
                 rec.write_csv(rd)
                 rd.mark_done(level)
-            if outer is not None:
-                outer.update(1)
+            outer.update(1)
             failures = 0 if passed.any() else failures + 1
             if stop_after_failures and failures >= stop_after_failures:
                 break
     finally:
-        if outer is not None:
-            outer.close()
+        outer.close()
     hist, lay, con = rec.frames()
     return MonteCarloResult(history=hist, layers=lay, connections=con,
                             config=config, ensemble=ens,

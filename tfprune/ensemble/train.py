@@ -21,6 +21,7 @@ import numpy as np
 from .._keras import tf
 from .._validate import check_float, check_int, check_xy
 from ..errors import InvalidParameterError
+from ..utils import progress_bar
 from .optim import StackedAdam
 from .stack import StackedMLP
 from .stopping import get_stopping
@@ -262,7 +263,8 @@ class EnsembleTrainer:
         dense = uniform and self.optimizer.dense()
         t_parts, v_parts = [], []
         done = 0
-        bar = _bar(progress, max_batches, desc)
+        bar = progress_bar(progress, max_batches, desc=desc, unit="batch",
+                           leave=False)
         try:
             while done < max_batches and active.any():
                 n = min(every, max_batches - done)
@@ -281,7 +283,7 @@ class EnsembleTrainer:
                         stopped[stop] = True
                         active &= ~stop
                         self.optimizer.active.assign(active.astype(np.float32))
-                if bar is not None:
+                if not bar.disable:
                     last = t_parts[-1][-1]
                     loss = last[active] if active.any() else last
                     bar.update(n)
@@ -290,8 +292,7 @@ class EnsembleTrainer:
         except tf.errors.ResourceExhaustedError as e:
             raise out_of_memory(e, ens, self.batch_size) from e
         finally:
-            if bar is not None:
-                bar.close()
+            bar.close()
             self.optimizer.active.assign(np.ones(n_net, np.float32))
         empty = np.zeros((0, n_net), np.float32)
         return LevelLog(batches=batches, stopped=stopped,
@@ -362,8 +363,3 @@ class EnsembleTrainer:
         self.optimizer.set_state(state)
 
 
-def _bar(progress, total, desc):
-    if not progress:
-        return None
-    from tqdm.auto import tqdm
-    return tqdm(total=total, desc=desc, unit="batch", leave=False)

@@ -24,7 +24,7 @@ from .._keras import check_model, keras, tf
 from .._validate import (check_choice, check_float, check_int, check_type,
                          check_dataset)
 from ..errors import InvalidParameterError
-from ..utils import derive_seed, ensure_device, set_seed
+from ..utils import derive_seed, ensure_device, progress_bar, set_seed
 from .callbacks import SequentialPruning, _history_frame
 from .schedules import check_levels
 from .wrap import is_wrapped, recompile_like, wrap
@@ -277,11 +277,8 @@ def sequential_prune(model, train, val, sparsities, max_epochs=500,
         fit_args = train_fit
         fit_kw["batch_size"] = batch_size
 
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=len(levels), initial=cb.level, desc=func,
-                   unit="level")
+    bar = progress_bar(progress, len(levels), initial=cb.level, desc=func,
+                       unit="level")
     try:
         while not cb.finished:
             i = cb.level
@@ -292,15 +289,13 @@ def sequential_prune(model, train, val, sparsities, max_epochs=500,
                 raise RuntimeError(
                     f"{func}(): level {i} did not finish within one fit "
                     "call; this is a bug.")
-            if bar is not None:
-                row = cb.rows[-1]
-                bar.set_postfix({"sparsity": f"{row['sparsity']:.2f}",
-                                 "val_loss": f"{row['val_loss']:.3g}"},
-                                refresh=False)
-                bar.update(1)
+            row = cb.rows[-1]
+            bar.set_postfix({"sparsity": f"{row['sparsity']:.2f}",
+                             "val_loss": f"{row['val_loss']:.3g}"},
+                            refresh=False)
+            bar.update(1)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     return SequentialResult(history=_history_frame(cb.rows),
                             run_dir=None if rd is None else rd.path,
                             time_s=time.perf_counter() - t_start,

@@ -21,7 +21,7 @@ from .._io import RunDir, atomic_write_csv
 from .._keras import check_model, keras, tf
 from .._validate import check_choice, check_float, check_int, check_dataset
 from ..errors import InvalidParameterError
-from ..utils import derive_seed, set_seed
+from ..utils import derive_seed, progress_bar, set_seed
 from . import masks as _masks
 from .callbacks import DynamicPruning, RewindPoint, _state_variables
 from .schedules import check_levels
@@ -350,10 +350,7 @@ def lottery_ticket(model, train, val=None, rounds=3, rate=0.2, epochs=50,
     rates = _rates_for(model, inner, output_rate, layer_rates, func)
     rows, models, pruned, all_masks, curves = [], [], [], [], []
     snap = None
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=rounds + 1, desc=func, unit="round")
+    bar = progress_bar(progress, rounds + 1, desc=func, unit="round")
     try:
         for r in range(rounds + 1):
             t0 = time.perf_counter()
@@ -398,8 +395,7 @@ def lottery_ticket(model, train, val=None, rounds=3, rate=0.2, epochs=50,
             row.update(_evaluate(stripped, test, batch_size, "test"))
             row["time_s"] = time.perf_counter() - t0
             rows.append(row)
-            if bar is not None:
-                bar.update(1)
+            bar.update(1)
             if r == rounds:
                 break
             values = _masks.prunable_values(work)
@@ -415,8 +411,7 @@ def lottery_ticket(model, train, val=None, rounds=3, rate=0.2, epochs=50,
                 else:
                     work = rewind(work, snap, new_masks)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     curves = pd.concat(curves, ignore_index=True)
     curves = curves[["round"] + [c for c in curves.columns if c != "round"]]
     return LotteryResult(history=pd.DataFrame(rows), snapshot=snap,
@@ -499,10 +494,7 @@ def compare_strategies(build_fn, data, seeds=range(10), epochs=4000,
             "restore_best": restore_best, "log_every": log_every},
             kind=func, func=func)
     runs, curves = [], []
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=len(seeds), desc=func, unit="seed")
+    bar = progress_bar(progress, len(seeds), desc=func, unit="seed")
     try:
         for seed in seeds:
             if rd is not None and seed in rd.done():
@@ -519,11 +511,9 @@ def compare_strategies(build_fn, data, seeds=range(10), epochs=4000,
                     atomic_write_csv(rd.file(f"runs_seed{seed}.csv"), r)
                     atomic_write_csv(rd.file(f"curves_seed{seed}.csv"), c)
                     rd.mark_done(seed)
-            if bar is not None:
-                bar.update(1)
+            bar.update(1)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     runs = pd.concat(runs, ignore_index=True)
     curves = pd.concat(curves, ignore_index=True)
     summary = summarize_runs(runs)
