@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._moth_rk import (_Model, _sincos_near, _trig, _Z_OF_Y, _SCALE_Z,
-                       _SCALE_P, MAX_STEPS)
+from ._moth_rk import (_Model, _sincos_near, _trig, MAX_STEPS,
+                       run_batches)
 
 __all__ = ["integrate", "METHOD"]
 
@@ -207,81 +207,36 @@ def _step(model, z, pos, trig, ctl, h, w):
     return znew, pnew, zerr, perr
 
 
+class _Ark:
+    """Hooks of the IMEX method for ``_moth_rk.adaptive``; the carried
+    arrays are the angles' trig, recomputed from each accepted state."""
+
+    @staticmethod
+    def start(model, z, ctl, t_end):
+        return list(_trig(z[2], z[4])), np.full(z.shape[1], min(H0, t_end))
+
+    @staticmethod
+    def step(model, z, pos, carry, ctl, hs, work):
+        znew, pnew, zerr, perr = _step(model, z, pos, tuple(carry), ctl, hs,
+                                       work)
+        return znew, pnew, None, zerr, perr
+
+    @staticmethod
+    def refresh(model, z):
+        return list(_trig(z[2], z[4]))
+
+    @staticmethod
+    def cap(model, carry):
+        return None
+
+    work = _Work
+
+
 def integrate(params, y0, u, t_end, rtol=1e-4, batch=None,
               max_steps=MAX_STEPS):
     """Integrate ``y0`` (8, n) under controls ``u`` (3, n); see ``_moth_rk``.
 
     Returns ``(yf, status, n_steps)`` as ``_moth_rk.integrate``.
     """
-    from ._moth_rk import run_batches
-    return run_batches(_integrate_batch, _Model(params), y0, u, t_end, rtol,
-                       batch, max_steps)
-
-
-def _integrate_batch(model, y0, u, t_end, rtol, max_steps):
-    n = y0.shape[1]
-    atol_z = rtol * _SCALE_Z
-    atol_p = rtol * _SCALE_P
-    z_out = np.full((6, n), np.nan)
-    p_out = np.full((2, n), np.nan)
-    status = np.zeros(n, dtype=np.int8)
-    steps = np.zeros(n, dtype=np.int32)
-    idx = np.arange(n)
-    z = y0[_Z_OF_Y].copy()
-    pos = y0[[0, 2]].copy()
-    ctl = model.controls(u)
-    trig = _trig(z[2], z[4])
-    t = np.zeros(n)
-    h = np.full(n, min(H0, t_end))
-    nacc = np.zeros(n, dtype=np.int32)
-    ntry = np.zeros(n, dtype=np.int32)
-    h_min = 1e-13 * t_end
-    work = _Work(n)
-    while idx.size:
-        if work.n != idx.size:
-            work = _Work(idx.size)
-        rem = t_end - t
-        last = h >= rem * (1.0 - 1e-12)
-        hs = np.where(last, rem, h)
-        znew, pnew, zerr, perr = _step(model, z, pos, trig, ctl, hs, work)
-        qz = zerr / (atol_z + rtol * np.maximum(np.abs(z), np.abs(znew)))
-        qp = perr / (atol_p + rtol * np.maximum(np.abs(pos), np.abs(pnew)))
-        en = np.sqrt(((qz * qz).sum(0) + (qp * qp).sum(0)) * 0.125)
-        finite = np.isfinite(znew).all(0) & np.isfinite(pnew).all(0)
-        ok = (en <= 1.0) & finite
-        ntry += 1
-        nacc += ok
-        z = np.where(ok, znew, z)
-        pos = np.where(ok, pnew, pos)
-        trig_acc = _trig(z[2], z[4])
-        trig = trig_acc
-        t = np.where(ok, np.where(last, t_end, t + hs), t)
-        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-            fac = 0.9 * en ** -0.2
-        fac = np.where(finite, fac, 0.2)
-        fac = np.clip(np.nan_to_num(fac, nan=0.2, posinf=5.0), 0.2,
-                      np.where(ok, 5.0, 1.0))
-        h = hs * fac
-        finished = ok & last
-        too_many = ntry >= max_steps
-        tiny = h < h_min
-        fail = ~finished & (too_many | tiny)
-        out = finished | fail
-        if out.any():
-            ii = idx[out]
-            fin_rows = finished[out]
-            z_out[:, ii[fin_rows]] = z[:, finished]
-            p_out[:, ii[fin_rows]] = pos[:, finished]
-            code = np.where(~finite, 3, np.where(tiny, 2, 1)).astype(np.int8)
-            status[ii] = np.where(fin_rows, 0, code[out])
-            steps[ii] = nacc[out]
-            keep = ~out
-            idx = idx[keep]
-            z, pos = z[:, keep], pos[:, keep]
-            trig = tuple(v[keep] for v in trig)
-            ctl = tuple(v[keep] for v in ctl)
-            t, h, nacc, ntry = t[keep], h[keep], nacc[keep], ntry[keep]
-    y_out = np.empty((8, n))
-    y_out[[0, 2]] = p_out
-    y_out[_Z_OF_Y] = z_out
-    return y_out, status, steps
+    return run_batches(_Ark, _Model(params), y0, u, t_end, rtol, batch,
+                       max_steps)

@@ -233,6 +233,31 @@ def _step(model, z, pos, K1, trig, ctl, h, w):
     return znew, pnew, K[6].copy(), trig_new, zerr, perr
 
 
+class _Dopri:
+    """Hooks of the Dormand-Prince method for :func:`adaptive`; the carried
+    per-trajectory arrays are the FSAL derivative and the angles' trig."""
+
+    @staticmethod
+    def start(model, z, ctl, t_end):
+        trig = _trig(z[2], z[4])
+        with np.errstate(divide="ignore"):
+            h = np.minimum(CAP * STAB / model.stiffness(trig), 1e-5)
+        return [model.f(z, trig, ctl), *trig], h
+
+    @staticmethod
+    def step(model, z, pos, carry, ctl, hs, work):
+        znew, pnew, knew, trig_new, zerr, perr = _step(
+            model, z, pos, carry[0], tuple(carry[1:]), ctl, hs, work)
+        return znew, pnew, [knew, *trig_new], zerr, perr
+
+    @staticmethod
+    def cap(model, carry):
+        with np.errstate(divide="ignore"):
+            return CAP * STAB / model.stiffness(tuple(carry[1:]))
+
+    work = _Work
+
+
 def integrate(params: MothParams, y0, u, t_end: float, rtol: float = 1e-9,
               batch: int | None = None, max_steps: int = MAX_STEPS):
     """Integrate trajectories ``y0`` (8, n) under constant controls ``u`` (3, n).
@@ -243,14 +268,14 @@ def integrate(params: MothParams, y0, u, t_end: float, rtol: float = 1e-9,
         converged, 1 too many steps, 2 step size underflow, 3 non-finite
         state) and the number of accepted steps.
     """
-    return run_batches(_integrate_batch, _Model(params), y0, u, t_end, rtol,
-                       batch, max_steps)
+    return run_batches(_Dopri, _Model(params), y0, u, t_end, rtol, batch,
+                       max_steps)
 
 
-def run_batches(integrate_batch, model, y0, u, t_end, rtol, batch, max_steps):
-    """Integrate in equal column batches of at most ``batch`` trajectories
-    with ``integrate_batch(model, y0, u, t_end, rtol, max_steps)`` (equal, so
-    that no small remainder batch pays numpy's per-call overhead alone)."""
+def run_batches(method, model, y0, u, t_end, rtol, batch, max_steps):
+    """:func:`adaptive` with ``method``'s hooks in equal column batches of at
+    most ``batch`` trajectories (equal, so that no small remainder batch pays
+    numpy's per-call overhead alone)."""
     y0 = np.asarray(y0, dtype=np.float64)
     u = np.asarray(u, dtype=np.float64)
     n = y0.shape[1]
@@ -261,13 +286,24 @@ def run_batches(integrate_batch, model, y0, u, t_end, rtol, batch, max_steps):
     nsteps = np.zeros(n, dtype=np.int32)
     for lo in range(0, n, batch):
         hi = min(lo + batch, n)
-        yf[:, lo:hi], status[lo:hi], nsteps[lo:hi] = integrate_batch(
-            model, y0[:, lo:hi], u[:, lo:hi], float(t_end), float(rtol),
-            int(max_steps))
+        yf[:, lo:hi], status[lo:hi], nsteps[lo:hi] = adaptive(
+            method, model, y0[:, lo:hi], u[:, lo:hi], float(t_end),
+            float(rtol), int(max_steps))
     return yf, status, nsteps
 
 
-def _integrate_batch(model, y0, u, t_end, rtol, max_steps):
+def adaptive(method, model, y0, u, t_end, rtol, max_steps):
+    """The adaptive loop shared by the integrators, for one batch.
+
+    Every trajectory has its own time, step size and error control; finished
+    or failed ones leave the working set. ``method`` supplies
+    ``start(model, z, ctl, t_end) -> (carry, h0)``, ``step(model, z, pos,
+    carry, ctl, h, work) -> (z, pos, carry or None, z_err, pos_err)``,
+    ``cap(model, carry)`` (a per-trajectory step limit, or ``None``), a
+    ``work(n)`` scratch factory and, when ``step`` returns no carry,
+    ``refresh(model, z) -> carry``. ``carry`` is a list of arrays whose last
+    axis runs over the trajectories.
+    """
     n = y0.shape[1]
     atol_z = rtol * _SCALE_Z
     atol_p = rtol * _SCALE_P
@@ -279,24 +315,20 @@ def _integrate_batch(model, y0, u, t_end, rtol, max_steps):
     z = y0[_Z_OF_Y].copy()
     pos = y0[[0, 2]].copy()
     ctl = model.controls(u)
-    trig = _trig(z[2], z[4])
-    K = model.f(z, trig, ctl)
-    lam = model.stiffness(trig)
+    carry, h = method.start(model, z, ctl, t_end)
     t = np.zeros(n)
-    with np.errstate(divide="ignore"):
-        h = np.minimum(CAP * STAB / lam, 1e-5)
     nacc = np.zeros(n, dtype=np.int32)
     ntry = np.zeros(n, dtype=np.int32)
     h_min = 1e-13 * t_end
-    work = _Work(n)
+    work = method.work(n)
     while idx.size:
         if work.n != idx.size:
-            work = _Work(idx.size)
+            work = method.work(idx.size)
         rem = t_end - t
         last = h >= rem * (1.0 - 1e-12)
         hs = np.where(last, rem, h)
-        znew, pnew, Knew, trig_new, zerr, perr = _step(model, z, pos, K, trig,
-                                                       ctl, hs, work)
+        znew, pnew, carry_new, zerr, perr = method.step(model, z, pos, carry,
+                                                        ctl, hs, work)
         qz = zerr / (atol_z + rtol * np.maximum(np.abs(z), np.abs(znew)))
         qp = perr / (atol_p + rtol * np.maximum(np.abs(pos), np.abs(pnew)))
         en = np.sqrt(((qz * qz).sum(0) + (qp * qp).sum(0)) * 0.125)
@@ -305,21 +337,26 @@ def _integrate_batch(model, y0, u, t_end, rtol, max_steps):
         ntry += 1
         nacc += ok
         if ok.all():
-            z, pos, K, trig = znew, pnew, Knew, trig_new
+            z, pos = znew, pnew
         else:
             z = np.where(ok, znew, z)
             pos = np.where(ok, pnew, pos)
-            K = np.where(ok, Knew, K)
-            trig = tuple(np.where(ok, a, b) for a, b in zip(trig_new, trig))
+        if carry_new is None:
+            carry = method.refresh(model, z)
+        elif ok.all():
+            carry = carry_new
+        else:
+            carry = [np.where(ok, a, b) for a, b in zip(carry_new, carry)]
         t = np.where(ok, np.where(last, t_end, t + hs), t)
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
             fac = 0.9 * en ** -0.2
         fac = np.where(finite, fac, 0.2)
         fac = np.clip(np.nan_to_num(fac, nan=0.2, posinf=5.0), 0.2,
                       np.where(ok, 5.0, 1.0))
-        lam = model.stiffness(trig)
-        with np.errstate(divide="ignore"):
-            h = np.minimum(hs * fac, CAP * STAB / lam)
+        h = hs * fac
+        cap = method.cap(model, carry)
+        if cap is not None:
+            h = np.minimum(h, cap)
         finished = ok & last
         too_many = ntry >= max_steps
         tiny = h < h_min
@@ -336,8 +373,8 @@ def _integrate_batch(model, y0, u, t_end, rtol, max_steps):
             steps[ii] = nacc[out]
             keep = ~out
             idx = idx[keep]
-            z, pos, K = z[:, keep], pos[:, keep], K[:, keep]
-            trig = tuple(v[keep] for v in trig)
+            z, pos = z[:, keep], pos[:, keep]
+            carry = [v[..., keep] for v in carry]
             ctl = tuple(v[keep] for v in ctl)
             t, h, nacc, ntry = t[keep], h[keep], nacc[keep], ntry[keep]
     y_out = np.empty((8, n))
