@@ -282,6 +282,9 @@ def dynamic(model, train, val=None, fraction=0.17, at=(1 / 3, 2 / 3),
                        metrics=_evaluate(stripped, test, batch_size, "test"))
 
 
+_REINIT_KEY = 1
+
+
 def lottery_ticket(model, train, val=None, rounds=3, rate=0.2, epochs=50,
                    batch_size=60, *, rewind_to="init", scope="layer",
                    output_rate=0.5, layer_rates=None, layers=None,
@@ -308,8 +311,12 @@ def lottery_ticket(model, train, val=None, rounds=3, rate=0.2, epochs=50,
         scope: ``"layer"`` (LeNet, Conv-2/4/6 in the paper) or ``"global"``.
         output_rate: multiplier of ``rate`` for the output layer (0.5 in the
             paper for layer-wise pruning; 0 or 1 with global scope).
-        reinit: random-reinit control: survivors get a fresh random init
-            (seeded by ``derive_seed(seed, round)``) instead of the snapshot.
+        reinit: the paper's random-reinit control. The rounds still find
+            the tickets by rewinding, but each round from 1 on also trains
+            the ticket's mask with fresh random weights θ₀′ (the layers'
+            initialisers, seeded by ``derive_seed(seed, 1, round)``), and
+            the history, curves and models report that control; the masks
+            are the tickets'. Costs twice the training of the pruned rounds.
         seed: round r trains with ``derive_seed(seed, r)``.
         restore_best: keep each round's lowest-``val_loss`` epoch (the
             paper's early-stop iteration) for the reported metrics.
@@ -349,52 +356,58 @@ def lottery_ticket(model, train, val=None, rounds=3, rate=0.2, epochs=50,
     inner = [w.layer.name for w in work.layers if hasattr(w, "pruning_vars")]
     rates = _rates_for(model, inner, output_rate, layer_rates, func)
     rows, models, pruned, all_masks, curves = [], [], [], [], []
-    snap = None
+
+    def train_round(net, r, train_seed, rewind_point=None):
+        """Train ``net`` one round; its curve, masks, stripped model, row."""
+        t0 = time.perf_counter()
+        cbs = [] if rewind_point is None else [rewind_point]
+        best = _BestWeights() if restore_best and val is not None else None
+        if best is not None:
+            cbs.append(best)
+        set_seed(train_seed)
+        with _scope(strategy):
+            hist = _fit(net, train, val, epochs, batch_size, cbs, verbose,
+                        log_every)
+        masks = _masks.get_masks(net)
+        stripped = strip(net)
+        n_pruned, n_total = _masks.count_pruned(masks)
+        at = (best.best_epoch if best is not None and best.best_epoch
+              else len(hist)) - 1
+        logs = hist.iloc[at]
+        row = {"round": r, "remaining": 1 - n_pruned / n_total,
+               "sparsity": n_pruned / n_total,
+               "train_loss": float(logs.get("loss", np.nan)),
+               "val_loss": float(logs.get("val_loss", np.nan)),
+               "best_epoch": int(hist["epoch"].iloc[at]),
+               "epochs": int(hist["epoch"].iloc[-1]),
+               "time_s": 0.0}
+        row.update({key if key.startswith("val_") else f"train_{key}":
+                    float(v) for key, v in logs.items()
+                    if key not in ("epoch", "loss", "val_loss")})
+        row.update(_evaluate(stripped, test, batch_size, "test"))
+        row["time_s"] = time.perf_counter() - t0
+        return hist.assign(round=r), masks, stripped, row
+
+    snap = control = None
     bar = progress_bar(progress, rounds + 1, desc=func, unit="round")
     try:
         for r in range(rounds + 1):
-            t0 = time.perf_counter()
-            cbs = []
-            rp = None
-            if r == 0:
-                rp = RewindPoint(step=k)
-                cbs.append(rp)
-            best = _BestWeights() if restore_best and val is not None \
-                else None
-            if best is not None:
-                cbs.append(best)
-            set_seed(derive_seed(seed, r))
-            with _scope(strategy):
-                hist = _fit(work, train, val, epochs, batch_size, cbs,
-                            verbose, log_every)
-            curves.append(hist.assign(round=r))
+            rp = RewindPoint(step=k) if r == 0 else None
+            report = train_round(work, r, derive_seed(seed, r), rp)
+            masks = report[1]
             if rp is not None:
                 snap = rp.snapshot
                 if snap is None:
                     raise InvalidParameterError(
                         f"{func}(): rewind_to={k} steps but round 0 ran only "
                         f"{rp._count} steps; choose a smaller k.")
-            masks = _masks.get_masks(work)
-            all_masks.append(masks)
-            stripped = strip(work)
-            models.append(stripped)
-            n_pruned, n_total = _masks.count_pruned(masks)
-            at = (best.best_epoch if best is not None and best.best_epoch
-                  else len(hist)) - 1
-            logs = hist.iloc[at]
-            row = {"round": r, "remaining": 1 - n_pruned / n_total,
-                   "sparsity": n_pruned / n_total,
-                   "train_loss": float(logs.get("loss", np.nan)),
-                   "val_loss": float(logs.get("val_loss", np.nan)),
-                   "best_epoch": int(hist["epoch"].iloc[at]),
-                   "epochs": int(hist["epoch"].iloc[-1]),
-                   "time_s": 0.0}
-            row.update({k if k.startswith("val_") else f"train_{k}":
-                        float(v) for k, v in logs.items()
-                        if k not in ("epoch", "loss", "val_loss")})
-            row.update(_evaluate(stripped, test, batch_size, "test"))
-            row["time_s"] = time.perf_counter() - t0
-            rows.append(row)
+            if control is not None:
+                report = train_round(control, r,
+                                     derive_seed(seed, _REINIT_KEY, r))
+            curves.append(report[0])
+            all_masks.append(report[1])
+            models.append(report[2])
+            rows.append(report[3])
             bar.update(1)
             if r == rounds:
                 break
@@ -405,11 +418,11 @@ def lottery_ticket(model, train, val=None, rounds=3, rate=0.2, epochs=50,
                 cut = strip(work, compile=False)
                 _masks.set_masks(cut, new_masks)
                 pruned.append(recompile_like(cut, model))
+                work = rewind(work, snap, new_masks)
                 if reinit:
-                    work = reinitialize(work, derive_seed(seed, r + 1),
-                                        new_masks)
-                else:
-                    work = rewind(work, snap, new_masks)
+                    control = reinitialize(
+                        work, derive_seed(seed, _REINIT_KEY, r + 1),
+                        new_masks)
     finally:
         bar.close()
     curves = pd.concat(curves, ignore_index=True)
