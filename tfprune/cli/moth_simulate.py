@@ -17,9 +17,9 @@ def register(subparsers):
     p.add_argument("--method", choices=("auto", "dopri5", "ark"),
                    default="auto", help="integrator (default: auto)")
     p.add_argument("--rtol", type=float, default=None,
-                   help="relative tolerance (default: moth.DEFAULT_RTOL, 1e-7, "
-                   "final states within ~2e-7; 1e-4 is about twice as fast "
-                   "with errors <~1e-3)")
+                   help="relative tolerance (default: moth.DEFAULT_RTOL, "
+                   "1e-7, final states within ~2e-7; 1e-4 is about twice "
+                   "as fast with errors <~1e-3)")
     p.add_argument("--scale", type=float, default=1.0,
                    help="size scale s of the moth (lengths scale with s)")
     p.add_argument("--no-progress", action="store_true")

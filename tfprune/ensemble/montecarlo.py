@@ -231,8 +231,6 @@ def monte_carlo(data, n_networks: int = 100,
     rd = RunDir(run_dir, config, _KIND, f) if run_dir is not None else None
 
     n_levels = len(sparsities) + 1
-    kernel_sizes = [int(np.prod(k.shape[1:])) for k in ens.kernels]
-    total_w = int(sum(kernel_sizes))
     rec = _Records(ens)
     snap_levels = np.full(ens.n_networks, -1, np.int64)
     snap_weights = [np.zeros(v.shape, np.float32)
