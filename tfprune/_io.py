@@ -21,7 +21,7 @@ from .errors import InvalidParameterError, ResumeMismatchError
 
 __all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text",
            "atomic_write_json", "atomic_write_csv", "atomic_save_npz",
-           "read_json", "ensure_dir", "RunDir"]
+           "atomic_save_model", "read_json", "ensure_dir", "RunDir"]
 
 
 def ensure_dir(path, name="out_dir", func=None) -> Path:
@@ -110,6 +110,22 @@ def atomic_save_npz(path, **arrays) -> Path:
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     return atomic_write_bytes(path, buf.getvalue())
+
+
+def atomic_save_model(path, model) -> Path:
+    """``model.save`` to a temp file beside ``path`` (same format, from the
+    suffix: ``.keras`` or ``.h5``), then rename: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if tmp.exists():
+            tmp.unlink()
+        raise
+    return path
 
 
 def _normalise(obj):

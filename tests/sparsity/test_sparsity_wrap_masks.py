@@ -6,6 +6,7 @@ import tfprune as tp
 from tfprune.errors import InvalidParameterError, UnsupportedLayerError
 
 from _sparsity_helpers import digits_mlp, digits_splits
+from tfprune.sparsity.wrap import wrappers as _wrappers
 
 keras = tp.keras
 sp = tp.sparsity
@@ -145,3 +146,30 @@ def test_one_shot_global_penguin():
     orig = np.concatenate([np.abs(la.kernel.numpy()).ravel()
                            for la in m.layers[1:]])
     assert kept[kept > 0].min() >= np.sort(orig)[53]
+
+
+@pytest.mark.parametrize("ext", ["keras", "h5"])
+def test_prune_bias_survives_save_and_load(tmp_path, ext):
+    x, y = digits_splits().train
+    model = digits_mlp(seed=3)
+    w = tp.sparsity.wrap(model, 0.5, prune_bias=True, begin_step=1)
+    import tensorflow_model_optimization as tfmot
+    w.fit(x[:256], y[:256], epochs=1, batch_size=64, verbose=0,
+          callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
+    biases = [la.layer.bias.numpy() * la.pruning_vars[1][1].numpy()
+              for la in _wrappers(w)]
+    assert all(np.mean(b == 0) >= 0.4 for b in biases)
+    path = tmp_path / f"wrapped.{ext}"
+    w.save(path)
+    back = tp.report.load_model(path)
+    got = _wrappers(back)
+    assert [la.name for la in got] == [la.name for la in _wrappers(w)]
+    for old, new in zip(_wrappers(w), got):
+        assert len(new.pruning_vars) == 2
+        for (_, m_old, _), (_, m_new, _) in zip(old.pruning_vars,
+                                                new.pruning_vars):
+            np.testing.assert_array_equal(m_old.numpy(), m_new.numpy())
+    np.testing.assert_allclose(back.predict(x[:32], verbose=0),
+                               w.predict(x[:32], verbose=0), atol=1e-6)
+    plain = tp.sparsity.strip(back, compile=False)
+    assert np.mean(plain.layers[-1].bias.numpy() == 0) >= 0.4

@@ -48,7 +48,7 @@ def run(args) -> int:
     from pathlib import Path
 
     import tfprune as tp
-    from tfprune._io import atomic_write_csv, ensure_dir
+    from tfprune._io import atomic_save_model, atomic_write_csv, ensure_dir
 
     out = ensure_dir(args.out, "--out", "tfprune moth train")
     if args.data:
@@ -77,7 +77,7 @@ def run(args) -> int:
         s = res.sparsest
         model = res.sparsest_model()
         nz = sum(int((w != 0).sum()) for w in model.get_weights())
-        model.save(Path(out) / "sparsest.h5")
+        atomic_save_model(Path(out) / "sparsest.h5", model)
         print(f"sparsest network under {args.threshold:g}: "
               f"{100 * s['sparsity']:.0f} % pruned (achieved "
               f"{100 * s['achieved']:.2f} %), train MSE "

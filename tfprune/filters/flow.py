@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._io import RunDir, atomic_write_csv, atomic_write_json, ensure_dir
+from .._io import (RunDir, atomic_save_model, atomic_write_csv,
+                   atomic_write_json, ensure_dir)
 from .._keras import check_model, keras
 from .._validate import check_choice, check_float, check_int
 from ..errors import InvalidParameterError
@@ -309,9 +310,7 @@ def run_flow(out=None, *, dataset="digits", model=None, data=None,
                                 seed=seed, strategy=strategy,
                                 progress=progress)
             if path is not None:
-                tmp = path.with_name(".model.tmp.keras")
-                model.save(tmp)
-                tmp.replace(path)
+                atomic_save_model(path, model)
                 run.mark_done("trained")
         if path is not None:
             files["model"] = path
@@ -374,11 +373,8 @@ def run_flow(out=None, *, dataset="digits", model=None, data=None,
         files["plan"] = atomic_write_csv(out / "plan.csv", ptable)
         files["report"] = atomic_write_csv(out / "report.csv", rep)
         files["compare"] = atomic_write_csv(out / "compare.csv", cmp)
-        final = out / "pruned_model.keras"
-        tmp = final.with_name(".pruned_model.tmp.keras")
-        retrained.save(tmp)
-        tmp.replace(final)
-        files["pruned_model"] = final
+        files["pruned_model"] = atomic_save_model(
+            out / "pruned_model.keras", retrained)
         atomic_write_json(out / "config.json", config)
         if plots:
             files.update(_write_plots(out, model, table, ptable, threshold,

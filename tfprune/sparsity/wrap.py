@@ -25,6 +25,44 @@ __all__ = ["wrap", "strip", "is_wrapped", "wrappers", "prunable_layer_names",
 PruneLowMagnitude = _pw.PruneLowMagnitude
 
 
+@keras.utils.register_keras_serializable(package="tfprune",
+                                         name="PruneLowMagnitudeBias")
+class PruneLowMagnitudeBias(PruneLowMagnitude):
+    """tfmot's wrapper that prunes the inner layer's bias with its kernel.
+
+    A class of its own rather than a patched ``get_prunable_weights``, so the
+    choice survives ``model.save`` and loading. The wrapper keeps tfmot's
+    layer name, ``prune_low_magnitude_<layer>``.
+    """
+
+    def __init__(self, layer, **kwargs):
+        if not getattr(layer, "use_bias", False):
+            raise UnsupportedLayerError(
+                f"layer '{getattr(layer, 'name', layer)}' has no bias to "
+                "prune; wrap it without prune_bias.")
+        layer.get_prunable_weights = lambda: [layer.kernel, layer.bias]
+        super().__init__(layer, **kwargs)
+        self._name = f"prune_low_magnitude_{layer.name}"
+
+    def build(self, input_shape):
+        # tfmot names every mask 'mask' and every threshold 'threshold',
+        # which HDF5 files cannot hold twice: the bias's get a 'bias_' prefix.
+        seen = set()
+        add_weight = self.add_weight
+
+        def renaming_add_weight(name, *args, **kwargs):
+            if name in seen:
+                name = "bias_" + name
+            seen.add(name)
+            return add_weight(name, *args, **kwargs)
+
+        self.add_weight = renaming_add_weight
+        try:
+            super().build(input_shape)
+        finally:
+            del self.add_weight
+
+
 def wrappers(model) -> list:
     """The tfmot pruning wrappers of ``model``, in layer order."""
     return [la for la in model.layers if isinstance(la, PruneLowMagnitude)]
@@ -222,8 +260,8 @@ def wrap(model, sparsity=0.5, schedule=None, layers=None, prune_bias=False,
             ``PolynomialDecay``, ``LevelSparsity``) instead of the default.
         layers: names (or layer objects) of the layers to prune; None prunes
             every layer that has a prunable kernel.
-        prune_bias: prune the biases too (each with its own threshold). Not
-            kept by ``model.save``: a reloaded wrapper prunes kernels only.
+        prune_bias: prune the biases too (each with its own threshold), for
+            layers with a ``kernel`` and a bias; kept by ``model.save``.
         output_rate: sparsity multiplier of the output layer (0.5: the
             lottery-ticket papers' half rate).
         layer_rates: ``{layer_name: multiplier}`` for other layers.
@@ -270,11 +308,11 @@ def wrap(model, sparsity=0.5, schedule=None, layers=None, prune_bias=False,
         new = _copy_layer(layer)
         if layer.name not in rates:
             return new
-        if prune_bias and getattr(layer, "use_bias", False) and hasattr(
-                layer, "kernel"):
-            new.get_prunable_weights = lambda la=new: [la.kernel, la.bias]
         sched = _schedule_for(schedule, sparsity, rates[layer.name],
                               frequency, begin_step, func)
+        if prune_bias and getattr(layer, "use_bias", False) and hasattr(
+                layer, "kernel"):
+            return PruneLowMagnitudeBias(new, pruning_schedule=sched)
         return PruneLowMagnitude(new, pruning_schedule=sched)
 
     clone = keras.models.clone_model(model, clone_function=clone_fn)
