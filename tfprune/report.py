@@ -507,8 +507,8 @@ def _find_rule(layer):
 
 
 def _is_prune_wrapper(layer):
-    return (isinstance(layer, layers.Wrapper) and
-            type(layer).__name__ == "PruneLowMagnitude")
+    return (isinstance(layer, layers.Wrapper) and any(
+        c.__name__ == "PruneLowMagnitude" for c in type(layer).__mro__))
 
 
 def _unwrap(layer):

@@ -159,6 +159,9 @@ def test_prune_bias_survives_save_and_load(tmp_path, ext):
     biases = [la.layer.bias.numpy() * la.pruning_vars[1][1].numpy()
               for la in _wrappers(w)]
     assert all(np.mean(b == 0) >= 0.4 for b in biases)
+    assert tp.report.count_flops(w) == tp.report.count_flops(model)
+    table = tp.report.layer_table(w)
+    assert table["sparsity"].iloc[-1] >= 0.4
     path = tmp_path / f"wrapped.{ext}"
     w.save(path)
     back = tp.report.load_model(path)
