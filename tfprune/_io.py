@@ -116,6 +116,10 @@ def atomic_save_model(path, model) -> Path:
     """``model.save`` to a temp file beside ``path`` (same format, from the
     suffix: ``.keras`` or ``.h5``), then rename: never a half-written file."""
     path = Path(path)
+    if path.suffix not in (".keras", ".h5"):
+        raise InvalidParameterError(
+            f"cannot save a model to {str(path)!r}: give a file name ending "
+            "in .keras (or .h5).")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     try:

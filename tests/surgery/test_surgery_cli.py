@@ -74,4 +74,7 @@ def test_cli_surgery_groups_and_errors(saved_resnet, tmp_path, capsys):
                         str(tmp_path / "x.keras")]) == 2
     assert "lists of channel indices" in capsys.readouterr().err
     assert not (tmp_path / "x.keras").exists()
+    assert tp.cli.main(["surgery", str(path), "--delete", "conv1:0", "--out",
+                        str(tmp_path / "pruned")]) == 2
+    assert "ending in .keras" in capsys.readouterr().err
     assert not list(tmp_path.glob(".*tmp*"))
