@@ -57,9 +57,9 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from ._keras import check_model, keras, tf
-from ._validate import check_int
-from .errors import InvalidParameterError
+from .._keras import check_model, keras, tf
+from .._validate import check_int
+from ..errors import InvalidParameterError
 
 __all__ = ["count_params", "count_flops", "count_macs", "layer_table",
            "compare", "render", "profiler_flops", "load_model",
