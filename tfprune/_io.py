@@ -1,27 +1,27 @@
-"""Atomic writes and resumable run folders for long jobs.
+"""Atomic writes for long jobs and their artifacts.
 
-Every long run (sequential pruning, sensitivity sweeps, Monte Carlo, data
-generation) writes through these helpers: a file is written to a temporary
-name in the same folder and renamed into place, so a crash never leaves a
-half-written result, and a run folder carries a ``manifest.json`` of the
-parameters so that a resume with other parameters is refused.
+Every file tfprune writes goes through these helpers: it is written to a
+temporary name in the same folder, flushed to disk and renamed into place, so
+a crash never leaves a half-written result. Run folders (manifests, commit
+records) are built on them in :mod:`tfprune._runstate`.
 """
 from __future__ import annotations
 
 import io
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from .errors import InvalidParameterError, ResumeMismatchError
+from .errors import InvalidParameterError
 
 __all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text",
            "atomic_write_json", "atomic_write_csv", "atomic_save_npz",
-           "atomic_save_model", "read_json", "ensure_dir", "RunDir"]
+           "atomic_save_model", "save_figure", "read_json", "ensure_dir",
+           "json_default"]
 
 
 def ensure_dir(path, name="out_dir", func=None) -> Path:
@@ -44,20 +44,26 @@ def ensure_dir(path, name="out_dir", func=None) -> Path:
     return p
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _open_temp(path: Path):
+    """A new temporary file beside ``path``, created with mode 0o666 so that
+    the process umask applies (as for a plain ``open``), without touching
+    the umask itself (which is process-wide and not thread-safe)."""
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), \
+                str(tmp)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {path}")
 
 
 def atomic_write(path, write: Callable[[Any], None], mode: str = "wb") -> Path:
     """Call ``write(fileobj)`` on a temp file beside ``path``, then rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                               suffix=".tmp")
+    fd, tmp = _open_temp(path)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, mode) as f:
             write(f)
             f.flush()
@@ -78,7 +84,8 @@ def atomic_write_text(path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def _json_default(o):
+def json_default(o):
+    """JSON encoder fallback for numpy scalars and arrays and paths."""
     if isinstance(o, np.integer):
         return int(o)
     if isinstance(o, np.floating):
@@ -92,7 +99,7 @@ def _json_default(o):
 
 def atomic_write_json(path, obj) -> Path:
     return atomic_write_text(
-        path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default))
+        path, json.dumps(obj, indent=2, sort_keys=True, default=json_default))
 
 
 def read_json(path):
@@ -132,60 +139,11 @@ def atomic_save_model(path, model) -> Path:
     return path
 
 
-def _normalise(obj):
-    return json.loads(json.dumps(obj, sort_keys=True, default=_json_default))
-
-
-class RunDir:
-    """A resumable run folder: ``manifest.json`` holds the run's parameters.
-
-    Opening a folder that already has a manifest with different parameters
-    raises ``ResumeMismatchError`` naming the first differing key, so a resume
-    never mixes two runs. ``done``/``mark_done`` record finished units of work
-    (levels, layers, chunks) in ``progress.json``.
-    """
-
-    def __init__(self, path, params: dict, kind: str, func=None):
-        self.path = ensure_dir(path, "run_dir", func)
-        self.kind = kind
-        manifest = {"kind": kind, "params": _normalise(params)}
-        mpath = self.path / "manifest.json"
-        if mpath.exists():
-            old = read_json(mpath)
-            if old != manifest:
-                diff = _first_difference(old, manifest)
-                raise ResumeMismatchError(
-                    f"{func + '(): ' if func else ''}run folder "
-                    f"{str(self.path)!r} holds a {old.get('kind')!r} run with "
-                    f"other parameters ({diff}); use a new folder or the "
-                    "original parameters to resume.")
-        else:
-            atomic_write_json(mpath, manifest)
-        self.params = manifest["params"]
-
-    @property
-    def progress_path(self) -> Path:
-        return self.path / "progress.json"
-
-    def done(self) -> list:
-        if self.progress_path.exists():
-            return read_json(self.progress_path)["done"]
-        return []
-
-    def mark_done(self, key) -> None:
-        done = self.done()
-        if key not in done:
-            done.append(key)
-        atomic_write_json(self.progress_path, {"done": done})
-
-    def file(self, name: str) -> Path:
-        return self.path / name
-
-
-def _first_difference(a, b, prefix=""):
-    if isinstance(a, dict) and isinstance(b, dict):
-        for k in sorted(set(a) | set(b)):
-            if a.get(k) != b.get(k):
-                return _first_difference(a.get(k), b.get(k),
-                                         f"{prefix}{k}.")
-    return f"{prefix.rstrip('.')}: {a!r} != {b!r}"
+def save_figure(fig, path, dpi: int = 110) -> Path:
+    """Save a matplotlib ``Figure`` atomically; the format follows the
+    suffix (``.png``, ``.pdf``, ``.svg``)."""
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, dpi=dpi, bbox_inches="tight")
+    return atomic_write_bytes(path, buf.getvalue())

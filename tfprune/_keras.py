@@ -16,7 +16,8 @@ import tf_keras as keras  # noqa: E402
 
 from .errors import ModelTypeError  # noqa: E402
 
-__all__ = ["keras", "tf", "check_model", "is_keras3_model"]
+__all__ = ["keras", "tf", "check_model", "is_keras3_model", "is_compiled",
+           "compile_args", "compile_like"]
 
 _FIX = ("Build the model with tfprune.keras (the tf_keras package), e.g. "
         "`import tfprune as tp; layers = tp.keras.layers`, or load a saved "
@@ -61,3 +62,68 @@ def check_model(model, arg: str = "model", func: str | None = None,
     raise ModelTypeError(
         f"{where}argument '{arg}' must be a tf_keras Model, got "
         f"{type(model).__name__}. {_FIX}")
+
+
+def is_compiled(model) -> bool:
+    """True when ``model`` has been compiled with a loss and an optimizer."""
+    return bool(getattr(model, "_is_compiled", False)) and getattr(
+        model, "optimizer", None) is not None
+
+
+def _fresh(obj):
+    """A new instance of a Keras loss/metric object (so that two models, or
+    a model and a ``tf.distribute`` replica, never share a metric's state);
+    names and plain functions as they are."""
+    if isinstance(obj, (keras.metrics.Metric, keras.losses.Loss)):
+        try:
+            return type(obj).from_config(obj.get_config())
+        except Exception:  # noqa: BLE001 - a custom object without a config
+            return obj
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_fresh(o) for o in obj)
+    if isinstance(obj, dict):
+        return {k: _fresh(v) for k, v in obj.items()}
+    return obj
+
+
+def compile_args(like) -> dict:
+    """The ``compile`` arguments ``like`` was compiled with, with fresh loss
+    and metric objects and a fresh optimizer of the same class and config.
+    Empty for a model that was never compiled. Call it inside the strategy
+    scope the new model is built in (:func:`compile_like` does)."""
+    if not is_compiled(like):
+        return {}
+    args = like._get_compile_args()
+    opt = args["optimizer"]
+    spe = getattr(like, "_steps_per_execution", None)
+    return {"optimizer": type(opt).from_config(opt.get_config()),
+            "loss": _fresh(args["loss"]),
+            "metrics": _fresh(args["metrics"]),
+            "weighted_metrics": _fresh(args["weighted_metrics"]),
+            "loss_weights": args["loss_weights"],
+            "run_eagerly": getattr(like, "_run_eagerly", None),
+            "steps_per_execution": int(spe.numpy()) if spe is not None else 1,
+            "jit_compile": getattr(like, "_jit_compile", None)}
+
+
+def compile_like(model, like, strategy=None, optimizer=None, **overrides):
+    """Compile ``model`` as ``like`` was compiled: the same loss, metrics
+    (fresh ``Metric`` objects), loss weights and execution options, and a
+    fresh optimizer of the same class and configuration (or ``optimizer``).
+    Everything is created inside ``strategy.scope()`` when a strategy is
+    given, else inside the current scope, so training under
+    ``tf.distribute`` works with metric objects. ``overrides`` replace
+    single compile arguments. Returns ``model``; a no-op when ``like`` was
+    never compiled and nothing is overridden."""
+    import contextlib
+    scope = strategy.scope() if strategy is not None else \
+        contextlib.nullcontext()
+    with scope:
+        args = compile_args(like)
+        if not args and not overrides and optimizer is None:
+            return model
+        if optimizer is not None:
+            args["optimizer"] = optimizer
+        args.update(overrides)
+        model.compile(**args)
+    return model

@@ -16,7 +16,8 @@ from .errors import InvalidParameterError
 
 __all__ = ["check_int", "check_float", "check_choice", "check_fraction",
            "check_increasing_fractions", "check_type", "check_xy",
-           "check_input_fits", "check_dataset"]
+           "check_finite", "check_input_fits", "check_targets",
+           "check_dataset"]
 
 
 def _fail(func, name, what, value, fix=""):
@@ -115,8 +116,28 @@ def check_increasing_fractions(values, name, func=None, allow_one=False
     return out
 
 
+def check_finite(a, name, func=None):
+    """Raise ``InvalidParameterError`` when a float array holds NaN or inf,
+    naming the array, the count and the first row; returns the array."""
+    a = np.asarray(a)
+    if a.dtype.kind not in "fc" or a.size == 0:
+        return a
+    bad = ~np.isfinite(a)
+    if not bad.any():
+        return a
+    rows = np.flatnonzero(bad.reshape(len(a), -1).any(axis=1)) \
+        if a.ndim else np.array([0])
+    where = f"{func}(): " if func else ""
+    raise InvalidParameterError(
+        f"{where}'{name}' holds {int(bad.sum())} non-finite values (NaN or "
+        f"inf) in {len(rows)} row(s), the first at row {int(rows[0])}; drop "
+        "or "
+        "impute them before training or evaluating.")
+
+
 def check_xy(x, y, name="data", func=None):
-    """Arrays with a matching first dimension; returns them as numpy arrays."""
+    """Arrays with a matching first dimension and finite values; returns
+    them as numpy arrays."""
     x = np.asarray(x)
     y = np.asarray(y)
     if x.ndim == 0 or y.ndim == 0 or len(x) != len(y):
@@ -124,6 +145,8 @@ def check_xy(x, y, name="data", func=None):
               f"x{getattr(x, 'shape', None)}, y{getattr(y, 'shape', None)}")
     if len(x) == 0:
         _fail(func, name, "non-empty arrays", f"x{x.shape}")
+    check_finite(x, f"{name} x", func)
+    check_finite(y, f"{name} y", func)
     return x, y
 
 
@@ -161,11 +184,94 @@ def check_input_fits(model, x, name="x", func=None):
     return x
 
 
+def _loss_name(model, loss) -> str:
+    if loss is None and getattr(model, "_is_compiled", False):
+        loss = getattr(model, "loss", None)
+    if isinstance(loss, (list, tuple, dict)):
+        return ""
+    if loss is None:
+        return ""
+    if isinstance(loss, str):
+        return loss.lower()
+    name = getattr(loss, "name", None) or getattr(loss, "__name__", "")
+    return (str(name) + " " + type(loss).__name__).lower()
+
+
+def check_targets(model, y_shape, name="y", func=None, loss=None,
+                  labels=None):
+    """Check targets against ``model``'s single output before training.
+
+    ``y_shape`` is the per-sample target shape; ``labels`` (optional) the
+    integer labels, for a class-count check. With a sparse categorical
+    loss (or integer labels of one column and a several-unit output) the
+    targets must be class indices below the output width; otherwise the
+    per-sample shape must equal the output's (``(n,)`` matches ``(n, 1)``).
+    Multi-output models are left to Keras.
+    """
+    out = model.output_shape
+    if isinstance(out, list):
+        return
+    out = tuple(out[1:])
+    got = tuple(y_shape)
+    where = f"{func}(): " if func else ""
+    lname = _loss_name(model, loss)
+    width = out[-1] if out else 1
+    sparse = "sparse" in lname or (
+        not lname and width not in (None, 1)
+        and got in (out[:-1], out[:-1] + (1,))
+        and (labels is None or np.asarray(labels).dtype.kind in "iu"))
+    if sparse:
+        if got not in (out[:-1], out[:-1] + (1,)):
+            raise InvalidParameterError(
+                f"{where}'{name}' has per-sample shape {got!r}, but a sparse "
+                f"categorical loss on model '{model.name}' (output "
+                f"{out!r}) needs class indices of shape {out[:-1]!r}; pass "
+                "integer labels, or one-hot targets with a categorical loss.")
+        if labels is not None and width is not None and len(labels):
+            lab = np.asarray(labels)
+            lo, hi = lab.min(), lab.max()
+            if lo < 0 or hi >= width:
+                raise InvalidParameterError(
+                    f"{where}'{name}' holds class labels from {lo} to {hi}, "
+                    f"but model '{model.name}' has {width} outputs (classes "
+                    f"0 to {width - 1}); give the model {int(hi) + 1} "
+                    "outputs or remap the labels.")
+        return
+    ok = len(got) == len(out) and all(
+        a is None or b is None or a == b for a, b in zip(got, out))
+    ok = ok or (out[-1:] == (1,) and got == out[:-1])
+    if not ok and width not in (None, 1) and got in (out[:-1],
+                                                     out[:-1] + (1,)):
+        raise InvalidParameterError(
+            f"{where}'{name}' holds class indices (per-sample shape "
+            f"{got!r}) but model '{model.name}' is trained with a loss that "
+            f"expects one-hot targets of shape {out!r}; one-hot encode the "
+            "labels (tp.keras.utils.to_categorical) or compile with "
+            "SparseCategoricalCrossentropy.")
+    if not ok:
+        raise InvalidParameterError(
+            f"{where}'{name}' has per-sample shape {got!r} but model "
+            f"'{model.name}' outputs {out!r}; make the model's last layer "
+            f"produce {got!r} (e.g. Dense({got[-1] if got else 1})) or give "
+            "targets of the output's shape (one-hot for a categorical "
+            "loss).")
+
+
+def _dataset_targets(data):
+    spec = data.element_spec
+    if isinstance(spec, tuple) and len(spec) >= 2 and hasattr(spec[1],
+                                                              "shape"):
+        shape = spec[1].shape
+        return tuple(shape)[1:] if shape.rank else None
+    return None
+
+
 def check_dataset(data, name="data", func=None, model=None, allow_none=False):
     """An ``(x, y)`` pair of arrays or a batched ``tf.data.Dataset``.
 
-    Returns the dataset unchanged or ``(x, y)`` as numpy arrays; with
-    ``model`` also checks that the inputs fit it (:func:`check_input_fits`).
+    Returns the dataset unchanged or ``(x, y)`` as numpy arrays (finite
+    values checked); with ``model`` also checks that the inputs and targets
+    fit it (:func:`check_input_fits`, :func:`check_targets`).
     """
     if data is None and allow_none:
         return None
@@ -181,4 +287,10 @@ def check_dataset(data, name="data", func=None, model=None, allow_none=False):
         x = out[0]
     if model is not None:
         check_input_fits(model, x, name, func)
+        if isinstance(out, tuple):
+            check_targets(model, out[1].shape[1:], f"{name} y", func,
+                          labels=out[1] if out[1].dtype.kind in "iu"
+                          else None)
+        elif _dataset_targets(data) is not None:
+            check_targets(model, _dataset_targets(data), f"{name} y", func)
     return out

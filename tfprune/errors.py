@@ -19,3 +19,8 @@ class UnsupportedLayerError(TfpruneError, NotImplementedError):
 
 class ResumeMismatchError(TfpruneError, ValueError):
     """A checkpoint folder was written by a run with other parameters."""
+
+
+class RunStateError(TfpruneError, ValueError):
+    """A run folder's file is damaged (truncated, edited, missing); the
+    message names the file and what to delete."""

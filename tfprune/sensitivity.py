@@ -20,8 +20,9 @@ import hashlib
 import numpy as np
 import pandas as pd
 
-from ._io import RunDir, atomic_write_csv, atomic_write_json, read_json
-from ._keras import check_model, keras, tf
+from ._io import atomic_write_csv, atomic_write_json, read_json
+from ._runstate import RunDir
+from ._keras import check_model, compile_args, keras, tf
 from ._validate import check_choice, check_float, check_int
 from .errors import InvalidParameterError
 
@@ -100,7 +101,6 @@ def _fingerprint_arrays(arrays) -> str:
 
 def _metric_fn(model, metric, y_example, out_shape, func):
     """(name, fn(y_true, y_pred) -> float, higher_is_better)."""
-    from .filters.retrain import compile_args
 
     def from_metric(m):
         def fn(y_true, y_pred):
@@ -138,13 +138,13 @@ def _metric_fn(model, metric, y_example, out_shape, func):
                keras.metrics.TopKCategoricalAccuracy)
         return metric, from_metric(cls(k=5)), True
     if key == "loss":
-        loss, _ = compile_args(model)
+        loss, _ = _compile_like(model)
         if loss is None:
             raise InvalidParameterError(
                 f"{func}(): metric='loss' needs a compiled model; compile it "
                 "or pass a metric callable.")
         return "loss", from_function(keras.losses.get(loss)), False
-    _, compiled = compile_args(model)
+    _, compiled = _compile_like(model)
     for m in tf.nest.flatten(compiled or []):
         mname = m if isinstance(m, str) else getattr(
             m, "name", getattr(m, "__name__", None))
@@ -445,8 +445,8 @@ def _call_model(model, *inputs):
 
 
 def _compile_like(model):
-    from .filters.retrain import compile_args
-    return compile_args(model)
+    args = compile_args(model)
+    return args.get("loss"), args.get("metrics")
 
 
 # --------------------------------------------------------------------------

@@ -205,7 +205,8 @@ def test_killed_sweep_resumes_to_the_identical_table(trained, tmp_path):
                            str(tmp_path / "data.npz"), str(ckpt)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == -9, proc.stderr[-2000:]
-    done = json.loads((ckpt / "progress.json").read_text())["done"]
+    done = [json.loads(p.read_text())["key"]
+            for p in sorted((ckpt / "units").glob("*.json"))]
     assert done == ["0:conv1", "1:conv2"]
     assert not (ckpt / "sensitivity.csv").exists()
 

@@ -623,7 +623,7 @@ def simulate_to_disk(n: int, out_dir, seed: int = 0, chunk_size: int = 50_000,
 
     Each chunk becomes ``shard_XXXXXX.npz`` (written atomically) in
     ``out_dir``; ``manifest.json`` records the seed, ranges, parameters and
-    chunking and ``progress.json`` the finished chunks. Running again with the
+    chunking and ``units/`` one commit record per finished chunk. Running again with the
     same arguments resumes: finished shards are not recomputed; other
     arguments are refused (``ResumeMismatchError``). The rows are the rows of
     ``simulate(n, seed, ...)`` (before duplicate removal), bit for bit,
@@ -642,7 +642,7 @@ def simulate_to_disk(n: int, out_dir, seed: int = 0, chunk_size: int = 50_000,
         The folder; load it with :func:`load_simulations` or pass it to
         :func:`make_dataset` as ``data``.
     """
-    from .._io import RunDir
+    from .._runstate import RunDir
     func = "simulate_to_disk"
     n, seed, t_end, rtol = _common_checks(n, seed, t_end, rtol, method, func)
     chunk_size = check_int(chunk_size, "chunk_size", func, min_value=1)

@@ -16,9 +16,17 @@ from .prune import prune_ensemble
 from .train import EnsembleTrainer, LevelLog
 from .results import (MonteCarloResult, sparsest, sparsity_distribution,
                       summary, layer_survival, connection_survival)
-from .report import save_report
 from .montecarlo import (monte_carlo, MOTH_SPARSITIES, MOTH_INPUTS,
                          MOTH_OUTPUTS)
+
+
+def __getattr__(name):
+    # Writing the report (tables and figures) sits above the plots layer.
+    if name == "save_report":
+        from .report import save_report
+        return save_report
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["StackedMLP", "StackedAdam", "RatioStopping", "PatienceStopping",
            "magnitude_masks", "prune_count", "prune_ensemble",

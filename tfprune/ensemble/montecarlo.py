@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from ..utils import ensure_device, progress_bar
-from .._io import RunDir, atomic_save_npz, atomic_write_csv
+from .._io import atomic_save_npz, atomic_write_csv
+from .._runstate import RunDir
 from .._validate import (check_choice, check_float, check_increasing_fractions,
                          check_int, check_type)
 from ..errors import InvalidParameterError

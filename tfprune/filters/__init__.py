@@ -12,8 +12,18 @@ from .criteria import (CRITERIA, Criterion, criterion_names, filter_matrix,
                        get_criterion, n_filters, n_to_prune, scores, select)
 from .prune import Unit, plan_channels, prunable_units, prune
 from .retrain import TimeDecay, augmenter, retrain
-from .flow import (RECIPES, FlowResult, load_flow_data, plan_table, run_flow,
-                   train_model)
+
+_FLOW = ("RECIPES", "FlowResult", "load_flow_data", "plan_table", "run_flow",
+         "train_model")
+
+
+def __getattr__(name):
+    # The workflow sits a layer above the criteria; it loads on first use.
+    if name in _FLOW:
+        from . import flow
+        return getattr(flow, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["CRITERIA", "Criterion", "criterion_names", "filter_matrix",
            "get_criterion", "n_filters", "n_to_prune", "scores", "select",

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._io import (RunDir, atomic_save_model, atomic_write_csv,
-                   atomic_write_json, ensure_dir)
+from .._io import (atomic_save_model, atomic_write_csv, atomic_write_json,
+                   ensure_dir)
+from .._runstate import RunDir
 from .._keras import check_model, keras
 from .._validate import check_choice, check_float, check_int
 from ..errors import InvalidParameterError

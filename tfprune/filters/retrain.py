@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 
-from .._keras import check_model, keras, tf
+from .._keras import check_model, is_compiled, keras, tf
+from .._keras import compile_args as _compile_args
 from .._validate import check_float, check_int
 from ..errors import InvalidParameterError
 from ..utils import ensure_device, set_seed
@@ -45,26 +46,13 @@ class TimeDecay(keras.optimizers.schedules.LearningRateSchedule):
                 "decay": self.decay, "name": self.name}
 
 
-def _fresh(obj):
-    """A new instance of a Keras loss/metric object; names/functions as is."""
-    if isinstance(obj, (keras.metrics.Metric, keras.losses.Loss)):
-        return type(obj).from_config(obj.get_config())
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_fresh(o) for o in obj)
-    if isinstance(obj, dict):
-        return {k: _fresh(v) for k, v in obj.items()}
-    return obj
-
-
 def compile_args(model) -> tuple:
     """``(loss, metrics)`` the model was compiled with (fresh objects).
 
     Returns ``(None, None)`` for a model that was never compiled.
     """
-    cfg = getattr(model, "_compile_config", None)
-    if not getattr(model, "_is_compiled", False) or cfg is None:
-        return None, None
-    return _fresh(cfg.config.get("loss")), _fresh(cfg.config.get("metrics"))
+    args = _compile_args(model)
+    return args.get("loss"), args.get("metrics")
 
 
 def augmenter(seed=None, rotation=15.0, shift=0.1, flip=True):
@@ -157,10 +145,7 @@ def retrain(model, data, epochs=10, batch_size=64, lr=1e-3, momentum=0.9,
                                                tf.distribute.Strategy):
         raise TypeError(f"{func}(): 'strategy' must be a tf.distribute."
                         f"Strategy; got {type(strategy).__name__}.")
-    c_loss, c_metrics = compile_args(model)
-    loss = c_loss if loss is None else loss
-    metrics = c_metrics if metrics is None else metrics
-    if loss is None:
+    if loss is None and not is_compiled(model):
         raise InvalidParameterError(
             f"{func}(): model {model.name!r} was never compiled and no "
             "'loss' was given; compile it or pass loss=... (and metrics=...).")
@@ -190,7 +175,9 @@ def retrain(model, data, epochs=10, batch_size=64, lr=1e-3, momentum=0.9,
         opt = keras.optimizers.SGD(
             learning_rate=TimeDecay(lr, decay) if decay else lr,
             momentum=momentum, nesterov=bool(nesterov))
-        new.compile(optimizer=opt, loss=loss, metrics=metrics)
+        c_loss, c_metrics = compile_args(model)
+        new.compile(optimizer=opt, loss=c_loss if loss is None else loss,
+                    metrics=c_metrics if metrics is None else metrics)
     if epochs == 0:
         return new
     fit_kw = dict(epochs=epochs, verbose=verbose, callbacks=callbacks,

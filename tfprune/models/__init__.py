@@ -1,23 +1,26 @@
 """Model builders. Each returns a new, uncompiled ``tp.keras.Model`` whose
 initial weights are reproducible for a given ``seed``.
 
-``pruning_wrapped(model, ...)`` returns a copy wrapped with tfmot
-``prune_low_magnitude`` (see ``tp.sparsity.wrap``).
+Pruning wrappers live in ``tp.sparsity.wrap``; ``pruning_wrapped`` is its
+deprecated old name.
 """
+import warnings
+
 from .mlp import mlp, moth_controller, penguin_mlp, lenet_300_100
 from .conv import conv_net, vgg16
 from .resnet import resnet, resnet_cifar
 from .digits import digits_cnn
 
 
-def pruning_wrapped(model, sparsity=0.5, schedule=None, **kwargs):
-    """Return ``model`` wrapped with tfmot ``prune_low_magnitude`` wrappers.
-
-    Shortcut for :func:`tfprune.sparsity.wrap.wrap` (same arguments)."""
-    from ..sparsity.wrap import wrap
-    return wrap(model, sparsity=sparsity, schedule=schedule, **kwargs)
+def __getattr__(name):
+    if name == "pruning_wrapped":
+        warnings.warn("tp.models.pruning_wrapped is deprecated and will be "
+                      "removed in the next release; use tp.sparsity.wrap "
+                      "(same arguments).", DeprecationWarning, stacklevel=2)
+        from ..sparsity.wrap import wrap
+        return wrap
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["mlp", "moth_controller", "penguin_mlp", "lenet_300_100",
-           "conv_net", "vgg16", "resnet", "resnet_cifar", "digits_cnn",
-           "pruning_wrapped"]
+           "conv_net", "vgg16", "resnet", "resnet_cifar", "digits_cnn"]

@@ -15,10 +15,19 @@ from .callbacks import (SequentialPruning, DynamicPruning, RewindPoint,
                         PruningProgress, HISTORY_COLUMNS)
 from .rewind import snapshot, rewind, reinitialize
 from .sequential import sequential_prune, find_sparsest, SequentialResult
-from .strategies import (one_shot, dynamic, lottery_ticket,
-                         compare_strategies, summarize_runs, StrategyRun,
-                         LotteryResult, STRATEGIES)
 from .moth import prune_moth_controller, MothPruningResult
+
+_STRATEGIES = ("one_shot", "dynamic", "lottery_ticket", "compare_strategies",
+               "summarize_runs", "StrategyRun", "LotteryResult", "STRATEGIES")
+
+
+def __getattr__(name):
+    # The strategy comparison is a workflow a layer above; it loads on use.
+    if name in _STRATEGIES:
+        from . import strategies
+        return getattr(strategies, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["LevelSparsity", "MOTH_LEVELS", "check_levels", "remaining_after",
            "wrap", "strip", "is_wrapped", "get_masks", "set_masks",

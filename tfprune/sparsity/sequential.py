@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._io import (RunDir, atomic_save_npz, atomic_write_csv,
-                   atomic_write_json, read_json)
+from .._io import (atomic_save_npz, atomic_write_csv, atomic_write_json,
+                   read_json)
+from .._runstate import RunDir
 from .._keras import check_model, keras, tf
 from .._validate import (check_choice, check_float, check_int, check_type,
                          check_dataset)

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .._io import RunDir, atomic_write_csv
+from .._io import atomic_write_csv
+from .._runstate import RunDir
 from .._keras import check_model, keras, tf
 from .._validate import check_choice, check_float, check_int, check_dataset
 from ..errors import InvalidParameterError

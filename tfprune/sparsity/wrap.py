@@ -8,7 +8,7 @@ loss and metrics and a fresh optimizer of the same configuration.
 """
 from __future__ import annotations
 
-from .._keras import check_model, keras
+from .._keras import check_model, compile_like, keras
 from .._validate import check_float, check_int, check_type
 from ..errors import InvalidParameterError, UnsupportedLayerError
 from .schedules import LevelSparsity
@@ -217,23 +217,11 @@ def _schedule_for(schedule, sparsity, rate, frequency, begin_step, func):
         "/PolynomialDecay/LevelSparsity schedule.")
 
 
-def _fresh_optimizer(opt):
-    return type(opt).from_config(opt.get_config())
-
-
 def recompile_like(new, old, optimizer=None):
-    """Compile ``new`` with ``old``'s loss and metrics and a fresh optimizer
-    (same class and config) unless ``optimizer`` is given. No-op when ``old``
-    was never compiled."""
-    if getattr(old, "optimizer", None) is None or not getattr(
-            old, "compiled_loss", None):
-        return new
-    args = old._get_compile_args()
-    new.compile(optimizer=optimizer or _fresh_optimizer(old.optimizer),
-                loss=args["loss"], metrics=args["metrics"],
-                weighted_metrics=args["weighted_metrics"],
-                loss_weights=args["loss_weights"])
-    return new
+    """Compile ``new`` as ``old`` was compiled (see
+    :func:`tfprune._keras.compile_like`); a no-op when ``old`` was never
+    compiled."""
+    return compile_like(new, old, optimizer=optimizer)
 
 
 def _copy_layer(layer):
