@@ -44,20 +44,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _option_names(parser) -> dict:
+    """``{dest: "--flag"}`` of every option of the chosen subcommand."""
+    names = {}
+    for action in parser._actions:
+        if action.option_strings:
+            names[action.dest] = max(action.option_strings, key=len)
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                names.update(_option_names(sub))
+    return names
+
+
+def _in_cli_terms(err, args, parser) -> str:
+    """A resume refusal with the API's argument names turned into flags."""
+    flags = _option_names(parser)
+    flags.update(getattr(args, "flags", {}) or {})
+    diffs = getattr(err, "differences", None)
+    if not diffs:
+        return str(err)
+    text = "; ".join(
+        f"{flags.get(k, flags.get(k.split('.')[0], k))}: {a!r} in the "
+        f"folder, {b!r} now" for k, a, b in diffs)
+    return (f"the output folder holds a run with other options ({text}); "
+            "rerun with the folder's options or choose a new folder.")
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from ..errors import ResumeMismatchError, TfpruneError
     try:
         return int(args.func(args) or 0)
-    except (ValueError, TypeError, NotImplementedError, OSError) as e:
-        from ..errors import TfpruneError
-        if isinstance(e, (TfpruneError, OSError)):
-            print(f"tfprune: error: {e}", file=sys.stderr)
-            return 2
-        raise
+    except ResumeMismatchError as e:
+        print(f"tfprune: error: {_in_cli_terms(e, args, parser)}",
+              file=sys.stderr)
+        return 2
+    except (TfpruneError, OSError) as e:
+        print(f"tfprune: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover
