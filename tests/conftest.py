@@ -54,3 +54,70 @@ def two_cpu_strategy():
         pytest.skip("TensorFlow initialised before the CPU could be split")
     return tf.distribute.MirroredStrategy(
         devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
+
+
+_KILL_PRELUDE = '''
+import os, signal, sys
+import tfprune._io as _tp_io
+import tfprune._runstate as _tp_rs
+
+_AT, _WHERE = int(os.environ["TFPRUNE_KILL_AT"]), os.environ["TFPRUNE_KILL_WHERE"]
+_count = {"commit": 0, "replace": 0}
+_commit, _replace = _tp_rs.RunDir.commit, _tp_io.os.replace
+
+
+def _die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _commit_hook(self, *args, **kwargs):
+    _count["commit"] += 1
+    if _WHERE == "before_commit" and _count["commit"] == _AT:
+        _die()
+    unit = _commit(self, *args, **kwargs)
+    if _WHERE == "after_commit" and _count["commit"] == _AT:
+        _die()
+    return unit
+
+
+class _OsProxy:
+    def __getattr__(self, name):
+        return getattr(os, name)
+
+    @staticmethod
+    def replace(src, dst):
+        _count["replace"] += 1
+        if _WHERE == "before_rename" and _count["replace"] == _AT:
+            _die()
+        return _replace(src, dst)
+
+
+_tp_rs.RunDir.commit = _commit_hook
+_tp_io.os = _OsProxy()
+'''
+
+
+@pytest.fixture()
+def run_killed(tmp_path):
+    """Run a Python script in a subprocess that is SIGKILLed at a commit
+    boundary of its run folder: ``where`` is ``"before_commit"`` (the unit's
+    files are written, its record is not), ``"after_commit"`` (the record is
+    written) or ``"before_rename"`` (a temporary file is complete but not yet
+    renamed into place); ``at`` counts those events from 1. Returns the
+    ``CompletedProcess``; ``returncode == -9`` when the kill happened, 0 when
+    the script finished before reaching it."""
+    import subprocess
+    import sys
+    import textwrap
+
+    def run(script: str, at: int, where: str = "before_commit",
+            timeout: int = 600):
+        assert where in ("before_commit", "after_commit", "before_rename")
+        path = tmp_path / f"killed_{where}_{at}.py"
+        path.write_text(_KILL_PRELUDE + textwrap.dedent(script))
+        env = dict(os.environ, TFPRUNE_KILL_AT=str(at),
+                   TFPRUNE_KILL_WHERE=where)
+        return subprocess.run([sys.executable, str(path)], env=env,
+                              capture_output=True, text=True,
+                              timeout=timeout)
+    return run
