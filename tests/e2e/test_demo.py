@@ -7,6 +7,7 @@ import pandas as pd
 from tfprune import demo
 
 
+@pytest.mark.slow
 def test_demo_flows_write_tables_figures_and_summary(tmp_path):
     flows = {
         "moth": demo.demo_moth(tmp_path / "moth", n=1500, hidden=(16, 16, 8),

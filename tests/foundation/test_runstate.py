@@ -10,7 +10,7 @@ import tensorflow as tf
 
 import tfprune as tp
 from tfprune._io import atomic_write_text, save_figure
-from tfprune._runstate import RunConfig, RunDir, fingerprint, named
+from tfprune._runstate import RunConfig, RunDir, fingerprint
 from tfprune.errors import ResumeMismatchError, RunStateError
 
 

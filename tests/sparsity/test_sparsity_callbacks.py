@@ -65,7 +65,6 @@ def test_callback_matches_driver_and_keeps_zeros():
 
 
 def test_state_roundtrip_and_reload_resume(tmp_path):
-    d = digits_splits()
     pm = sp.wrap(digits_mlp(seed=6), sparsity=0.0)
     cb = sp.SequentialPruning([0.3, 0.6, 0.9], patience=1, max_epochs=3,
                               pause_between_levels=True)
