@@ -3,6 +3,7 @@ summary with real numbers."""
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from tfprune import demo
 
