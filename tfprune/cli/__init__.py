@@ -71,8 +71,13 @@ def _in_cli_terms(err, args, parser) -> str:
 
 
 def main(argv=None) -> int:
+    """Run the command line; returns the exit status (2 for bad input, with
+    one line on stderr), also for argparse's own errors."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

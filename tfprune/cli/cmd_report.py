@@ -1,6 +1,8 @@
 """``tfprune report``: the parameter/MAC/FLOP table of a saved model."""
 from __future__ import annotations
 
+from ._args import positive_int
+
 
 def register(sub):
     p = sub.add_parser(
@@ -12,7 +14,7 @@ def register(sub):
         "(.h5, .keras or a SavedModel folder).")
     p.add_argument("model", metavar="MODEL",
                    help="saved model: MODEL.h5, MODEL.keras or a folder")
-    p.add_argument("--batch-size", type=int, default=1,
+    p.add_argument("--batch-size", type=positive_int, default=1,
                    help="batch the MAC/FLOP counts are for "
                         "(default: %(default)s)")
     p.add_argument("--csv", metavar="OUT.csv", default=None,
