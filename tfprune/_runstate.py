@@ -43,6 +43,8 @@ import hashlib
 import inspect
 import json
 import re
+import shutil
+import tempfile
 import weakref
 from pathlib import Path
 from typing import Any, ClassVar, Iterable
@@ -313,6 +315,11 @@ class RunDir:
         func: the public function, for error messages.
         labels: ``{parameter: user term}`` for parameters whose name in the
             manifest is not the name the user typed.
+        chief: False on the non-chief workers of a multi-worker run: they
+            read the committed units of ``path`` (a shared folder) but write
+            nothing there; their unit files go to a private temporary folder
+            that is deleted with this object, and ``commit`` records nothing
+            (as TensorFlow's multi-worker guide prescribes for checkpoints).
 
     Raises:
         ResumeMismatchError: the folder holds a run of another kind or with
@@ -322,9 +329,14 @@ class RunDir:
     """
 
     def __init__(self, path, params: dict, kind: str, func=None, *,
-                 labels: dict | None = None):
+                 labels: dict | None = None, chief: bool = True):
         self.func = func
-        self.path = ensure_dir(path, "run_dir", func)
+        self.chief = bool(chief)
+        self.path = ensure_dir(path, "run_dir", func) if chief else Path(path)
+        self._out = self.path
+        if not chief:
+            self._out = Path(tempfile.mkdtemp(prefix="tfprune-worker-"))
+            weakref.finalize(self, shutil.rmtree, str(self._out), True)
         self.kind = kind
         self.labels = dict(labels or {})
         self.params = _normalise(params)
@@ -332,9 +344,10 @@ class RunDir:
         mpath = self.path / "manifest.json"
         if mpath.exists():
             self._check(self._json(mpath, what="manifest"), manifest)
-        else:
+        elif chief:
             atomic_write_json(mpath, manifest)
-        (self.path / "units").mkdir(exist_ok=True)
+        if chief:
+            (self.path / "units").mkdir(exist_ok=True)
 
     # -- errors -------------------------------------------------------------
     def _where(self) -> str:
@@ -386,7 +399,9 @@ class RunDir:
 
     # -- units --------------------------------------------------------------
     def file(self, name: str) -> Path:
-        return self.path / name
+        """Where this process writes the file ``name`` (the run folder; a
+        private temporary folder on a non-chief worker)."""
+        return self._out / name
 
     def _record_path(self, key) -> Path:
         return self.path / "units" / _record_name(key)
@@ -432,6 +447,8 @@ class RunDir:
                 raise RuntimeError(f"commit({key!r}): {name} was not written")
             sums[name] = file_checksum(path)
         unit = Unit(key, sums, _normalise(state or {}))
+        if not self.chief:
+            return unit
         atomic_write_json(self._record_path(key), dataclasses.asdict(unit))
         for name in drop:
             if name not in sums:
@@ -441,7 +458,7 @@ class RunDir:
     def verify(self, unit: Unit, name: str) -> Path:
         """The path of ``unit``'s file ``name`` after checking it against
         its recorded checksum."""
-        path = self.file(name)
+        path = self.path / name
         if name not in unit.files:
             raise self._damaged(name, f"unit {unit.key!r} does not name it")
         if not path.exists():

@@ -8,7 +8,7 @@ import numpy as np
 
 from ._keras import keras, tf
 
-__all__ = ["set_seed", "derive_seed", "ensure_device"]
+__all__ = ["set_seed", "derive_seed", "ensure_device", "is_chief"]
 
 _GPU_WARNED = False
 
@@ -53,3 +53,12 @@ def progress_bar(enabled: bool, total=None, **kwargs):
     ``None`` checks."""
     from tqdm.auto import tqdm
     return tqdm(total=total, disable=not enabled, **kwargs)
+
+
+def is_chief(strategy=None) -> bool:
+    """True unless this process is a non-chief worker of a multi-worker
+    ``tf.distribute`` strategy: only the chief writes run folders and
+    artifacts."""
+    if strategy is None:
+        return True
+    return bool(getattr(strategy.extended, "should_checkpoint", True))

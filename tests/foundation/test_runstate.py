@@ -147,3 +147,21 @@ def test_save_figure_is_atomic_png(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(tmp_path.glob(".*tmp"))
     plt.close(fig)
+
+
+def test_non_chief_worker_reads_but_never_writes(tmp_path):
+    chief = RunDir(tmp_path / "run", {"a": 1}, "k")
+    np.savez(chief.file("u0.npz"), w=np.ones(2))
+    chief.commit(0, ["u0.npz"], {"n": 1})
+    other = RunDir(tmp_path / "run", {"a": 1}, "k", chief=False)
+    assert other.keys() == [0]
+    np.testing.assert_array_equal(other.load_npz(other.last(), "u0.npz")["w"],
+                                  np.ones(2))
+    np.savez(other.file("u1.npz"), w=np.zeros(2))
+    assert other.file("u1.npz").parent != chief.path
+    other.commit(1, ["u1.npz"])
+    assert chief.keys() == [0]
+    assert sorted(p.name for p in chief.path.iterdir()) == [
+        "manifest.json", "u0.npz", "units"]
+    with pytest.raises(ResumeMismatchError):
+        RunDir(tmp_path / "run", {"a": 2}, "k", chief=False)
