@@ -19,6 +19,7 @@ from .strategies import (one_shot, dynamic, lottery_ticket,
                          compare_strategies, summarize_runs, StrategyRun,
                          LotteryResult, STRATEGIES)
 from .moth import prune_moth_controller, MothPruningResult
+from .quantize import quantize_aware, kept_sparsity
 
 __all__ = ["LevelSparsity", "MOTH_LEVELS", "check_levels", "remaining_after",
            "wrap", "strip", "is_wrapped", "get_masks", "set_masks",
@@ -30,4 +31,4 @@ __all__ = ["LevelSparsity", "MOTH_LEVELS", "check_levels", "remaining_after",
            "SequentialResult", "one_shot", "dynamic", "lottery_ticket",
            "compare_strategies", "summarize_runs", "StrategyRun",
            "LotteryResult", "STRATEGIES", "prune_moth_controller",
-           "MothPruningResult"]
+           "MothPruningResult", "quantize_aware", "kept_sparsity"]

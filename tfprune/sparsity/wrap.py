@@ -240,9 +240,43 @@ def _copy_layer(layer):
     return layer.__class__.from_config(layer.get_config())
 
 
+def check_m_by_n(m_by_n, func="wrap"):
+    """``None`` or ``(m, n)``: ``m`` zeros in every ``n`` consecutive weights,
+    ``0 < m < n``."""
+    if m_by_n is None:
+        return None
+    if not (isinstance(m_by_n, (tuple, list)) and len(m_by_n) == 2):
+        raise TypeError(f"{func}(): 'm_by_n' must be a pair of integers "
+                        f"(m zeros in every n weights), e.g. (2, 4); got "
+                        f"{m_by_n!r}.")
+    m = check_int(m_by_n[0], "m_by_n[0]", func, min_value=1)
+    n = check_int(m_by_n[1], "m_by_n[1]", func, min_value=2)
+    if m >= n:
+        raise InvalidParameterError(
+            f"{func}(): 'm_by_n' must have m < n (m zeros in every n "
+            f"weights); got {tuple(m_by_n)!r}.")
+    return m, n
+
+
+def _check_m_by_n_layers(model, targets, func):
+    """tfmot's m:n masks exist for rank-2 and rank-4 kernels only."""
+    by_name = {la.name: la for la in model.layers}
+    for name in targets:
+        la = by_name[name]
+        attrs = _prunable_weight_names(la) or []
+        for attr in attrs:
+            w = getattr(la, attr, None)
+            if w is not None and len(w.shape) not in (2, 4):
+                raise UnsupportedLayerError(
+                    f"{func}(): layer '{name}' ({type(la).__name__}) has a "
+                    f"{attr} of shape {tuple(w.shape)}; m:n sparsity works "
+                    "on rank-2 (Dense) and rank-4 (Conv2D, DepthwiseConv2D) "
+                    "kernels. Leave it out with layers=[...].")
+
+
 def wrap(model, sparsity=0.5, schedule=None, layers=None, prune_bias=False,
          output_rate=1.0, layer_rates=None, frequency=1, begin_step=1,
-         masks=None, compile=True):
+         masks=None, compile=True, m_by_n=None):
     """Return a copy of ``model`` with tfmot ``prune_low_magnitude`` wrappers.
 
     By default every layer with a prunable kernel (Dense, Conv, ...) is
@@ -271,6 +305,14 @@ def wrap(model, sparsity=0.5, schedule=None, layers=None, prune_bias=False,
         masks: ``{layer_name: [mask, ...]}`` to install (schedules frozen).
         compile: compile the copy like ``model`` (fresh optimizer) when
             ``model`` was compiled.
+        m_by_n: ``(m, n)``, e.g. ``(2, 4)``: structured sparsity through
+            tfmot's ``sparsity_m_by_n``: in every run of ``n`` consecutive
+            input-channel weights of each kernel, the ``m`` smallest are
+            zero (the layout TFLite and sparse tensor cores use). tfmot sets
+            this mask at the first training step and keeps it, so
+            ``sparsity``, ``schedule`` and ``output_rate`` do not apply;
+            Dense and Conv2D/DepthwiseConv2D kernels only, no biases.
+            ``SequentialPruning`` takes levels 0.0 (dense) and ``m / n``.
 
     Returns:
         A new tf_keras model holding the wrappers (weights copied).
@@ -299,6 +341,13 @@ def wrap(model, sparsity=0.5, schedule=None, layers=None, prune_bias=False,
     frequency = check_int(frequency, "frequency", func, min_value=0)
     begin_step = check_int(begin_step, "begin_step", func, min_value=-1)
     targets = _select(model, layers, func)
+    m_by_n = check_m_by_n(m_by_n, func)
+    if m_by_n is not None:
+        if prune_bias or masks is not None:
+            raise InvalidParameterError(
+                f"{func}(): m_by_n={m_by_n} prunes kernels with tfmot's m:n "
+                "pattern; it cannot be combined with prune_bias or masks.")
+        _check_m_by_n_layers(model, targets, func)
     rates = globals()["layer_rates"](model, targets, output_rate,
                                      layer_rates, func)
     if masks is not None:
@@ -313,7 +362,8 @@ def wrap(model, sparsity=0.5, schedule=None, layers=None, prune_bias=False,
         if prune_bias and getattr(layer, "use_bias", False) and hasattr(
                 layer, "kernel"):
             return PruneLowMagnitudeBias(new, pruning_schedule=sched)
-        return PruneLowMagnitude(new, pruning_schedule=sched)
+        return PruneLowMagnitude(new, pruning_schedule=sched,
+                                 sparsity_m_by_n=m_by_n)
 
     clone = keras.models.clone_model(model, clone_function=clone_fn)
     by_name = {}
