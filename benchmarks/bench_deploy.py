@@ -128,8 +128,7 @@ def moth_sizes(tp, args, folder):
     qat = tp.sparsity.quantize_aware(sparse, moth.train, moth.val, epochs=1)
     kept = tp.sparsity.kept_sparsity(sparse, qat)
     int8 = tp.export.to_tflite(qat, os.path.join(folder, "q.tflite"),
-                               quantize="int8", sparse=True,
-                               validation_data=moth.test)
+                               quantize="int8", validation_data=moth.test)
     mse_dense = _mse(dense, moth.test)
     print(f"(c) quantize_aware kept every zero: {bool(kept['kept'].all())}; "
           f"test MSE dense float {mse_dense:.3g}, sparse QAT Keras "

@@ -134,8 +134,16 @@ def _inputs_of(data, name, model, func):
 
 
 def _check_options(model, quantize, representative_data, validation_data,
-                   func):
+                   sparse, func):
     check_choice(quantize, QUANTIZE, "quantize", func)
+    if sparse and quantize in ("dynamic", "int8"):
+        raise InvalidParameterError(
+            f"{func}(): sparse=True with quantize={quantize!r} is refused: "
+            "with TensorFlow 2.21's converter the sparse encoding of 8-bit "
+            "weights gives wrong outputs (int8) or a file the interpreter "
+            "cannot load (dynamic). Use sparse=True with quantize=None or "
+            "'float16', or quantize without sparse (the zeros still "
+            "compress).")
     if quantize == "int8" and representative_data is None and \
             not _tflite.is_quantize_aware(model):
         raise InvalidParameterError(
@@ -260,7 +268,7 @@ def to_tflite(model, path, quantize=None, representative_data=None,
             ``"int8"``; the first ``calibration_samples`` are used.
         sparse: let the converter store pruned weights in a sparse format
             (unstructured pruning; smaller files, sparse kernels where the
-            runtime has them).
+            runtime has them); float32 and float16 files only.
         validation_data: ``(x, y)``: accuracy (labels or one-hot targets) or
             MSE of both models on it is reported.
         check: run the file once against the Keras model.
@@ -275,14 +283,14 @@ def to_tflite(model, path, quantize=None, representative_data=None,
         TypeError: a Keras 3, subclassed or non-model ``model``, or a
             ``path`` that is not a str or path.
         InvalidParameterError: an unknown ``quantize``, ``"int8"`` without
-            representative data, a path that does not end in ``.tflite`` or
+            representative data, ``sparse`` with 8-bit weights, a path that does not end in ``.tflite`` or
             cannot be written, data that does not fit the model.
     """
     func = "to_tflite"
     check_model(model, "model", func)
     p = _check_path(path, func)
     rep, val = _check_options(model, quantize, representative_data,
-                              validation_data, func)
+                              validation_data, sparse, func)
     tolerance = check_float(tolerance, "tolerance", func, 0.0)
     calibration_samples = check_int(calibration_samples,
                                     "calibration_samples", func, min_value=1)

@@ -110,6 +110,16 @@ def test_int8_without_data_is_refused(tmp_path):
     assert not (tmp_path / "m.tflite").exists()
 
 
+@pytest.mark.parametrize("quantize", ["dynamic", "int8"])
+def test_sparse_8bit_weights_are_refused(tmp_path, quantize):
+    # With TF 2.21 such files load with wrong int8 outputs or not at all.
+    with pytest.raises(InvalidParameterError, match="sparse=True"):
+        tp.export.to_tflite(tp.models.penguin_mlp(seed=0),
+                            tmp_path / "m.tflite", quantize=quantize,
+                            sparse=True,
+                            representative_data=np.zeros((4, 12)))
+
+
 def test_unknown_quantize_lists_the_choices(tmp_path):
     with pytest.raises(InvalidParameterError, match="'int8'"):
         tp.export.to_tflite(tp.models.penguin_mlp(seed=0),
