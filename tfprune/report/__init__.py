@@ -822,21 +822,12 @@ def compare(original, pruned, batch_size=1, measure=False,
     holds ``compression`` (params before / after), ``speedup`` (FLOPs before
     / after), ``batch_size`` and ``unit``.
 
-    With ``measure=True`` the TOTAL row also holds what was measured (see
-    ``tp.report.measure``): ``bytes_before, bytes_after, gzip_bytes_before,
-    gzip_bytes_after`` (the saved files, raw and zip-compressed),
-    ``latency_ms_before, latency_ms_after`` (median at ``batch_size``),
-    ``theoretical_speedup, measured_speedup`` and ``speedup_ratio``
-    (measured / theoretical); the other rows hold NaN there.
-
     Args:
         original: the reference ``tp.keras`` model.
         pruned: the pruned model.
         batch_size: the batch the FLOP counts (and the latency) are for.
-        measure: also time both models and measure their files.
-        **measure_options: ``runtime`` (``"tf"``: HDF5 file and TensorFlow;
-            ``"tflite"``: float TFLite file and interpreter), ``repeats``,
-            ``warmup``, ``min_repeat_s``, ``num_threads``, ``seed``.
+        measure: add file sizes, latencies and the measured speed-up to the
+            TOTAL row (``measure.add_measured``, given ``measure_options``).
 
     Returns:
         pandas.DataFrame.

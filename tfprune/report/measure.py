@@ -330,11 +330,16 @@ def _speedup_frame(table, theory):
 def add_measured(table, original, pruned, batch_size=1, runtime="tf",
                  repeats=20, warmup=2, min_repeat_s=0.01, num_threads=None,
                  seed=0) -> pd.DataFrame:
-    """``compare``'s ``measure=True`` columns, filled in its TOTAL row.
+    """``compare``'s ``measure=True`` columns, filled in its TOTAL row (NaN
+    in the other rows): ``bytes_before, bytes_after, gzip_bytes_before,
+    gzip_bytes_after`` (the saved files, raw and zip-compressed),
+    ``latency_ms_before, latency_ms_after`` (medians at ``batch_size``),
+    ``theoretical_speedup, measured_speedup`` and ``speedup_ratio``
+    (measured / theoretical).
 
     Sizes are those of the files of ``runtime``: the HDF5 file for ``"tf"``,
-    the float TFLite file for ``"tflite"``. Latency is measured at the
-    table's batch size.
+    the float TFLite file for ``"tflite"``. The other options are
+    :func:`measure_models`'.
     """
     func = "compare"
     check_choice(runtime, RUNTIMES, "runtime", func)

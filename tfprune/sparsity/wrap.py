@@ -258,8 +258,16 @@ def check_m_by_n(m_by_n, func="wrap"):
     return m, n
 
 
-def _check_m_by_n_layers(model, targets, func):
-    """tfmot's m:n masks exist for rank-2 and rank-4 kernels only."""
+def _m_by_n_for(model, targets, m_by_n, other_masks, func):
+    """The checked ``m_by_n`` of :func:`wrap`: tfmot's m:n masks exist for
+    rank-2 and rank-4 kernels only, and replace any other mask."""
+    m_by_n = check_m_by_n(m_by_n, func)
+    if m_by_n is None:
+        return None
+    if other_masks:
+        raise InvalidParameterError(
+            f"{func}(): m_by_n={m_by_n} prunes kernels with tfmot's m:n "
+            "pattern; it cannot be combined with prune_bias or masks.")
     by_name = {la.name: la for la in model.layers}
     for name in targets:
         la = by_name[name]
@@ -272,6 +280,7 @@ def _check_m_by_n_layers(model, targets, func):
                     f"{attr} of shape {tuple(w.shape)}; m:n sparsity works "
                     "on rank-2 (Dense) and rank-4 (Conv2D, DepthwiseConv2D) "
                     "kernels. Leave it out with layers=[...].")
+    return m_by_n
 
 
 def wrap(model, sparsity=0.5, schedule=None, layers=None, prune_bias=False,
@@ -305,14 +314,10 @@ def wrap(model, sparsity=0.5, schedule=None, layers=None, prune_bias=False,
         masks: ``{layer_name: [mask, ...]}`` to install (schedules frozen).
         compile: compile the copy like ``model`` (fresh optimizer) when
             ``model`` was compiled.
-        m_by_n: ``(m, n)``, e.g. ``(2, 4)``: structured sparsity through
-            tfmot's ``sparsity_m_by_n``: in every run of ``n`` consecutive
-            input-channel weights of each kernel, the ``m`` smallest are
-            zero (the layout TFLite and sparse tensor cores use). tfmot sets
-            this mask at the first training step and keeps it, so
-            ``sparsity``, ``schedule`` and ``output_rate`` do not apply;
-            Dense and Conv2D/DepthwiseConv2D kernels only, no biases.
-            ``SequentialPruning`` takes levels 0.0 (dense) and ``m / n``.
+        m_by_n: ``(m, n)``, e.g. ``(2, 4)``: tfmot's m:n sparsity (``m``
+            zeros in every ``n`` consecutive input-channel weights), set at
+            the first training step and kept; ``sparsity`` and ``schedule``
+            do not apply. Rank-2/4 kernels only (docs: deploy.md).
 
     Returns:
         A new tf_keras model holding the wrappers (weights copied).
@@ -341,13 +346,8 @@ def wrap(model, sparsity=0.5, schedule=None, layers=None, prune_bias=False,
     frequency = check_int(frequency, "frequency", func, min_value=0)
     begin_step = check_int(begin_step, "begin_step", func, min_value=-1)
     targets = _select(model, layers, func)
-    m_by_n = check_m_by_n(m_by_n, func)
-    if m_by_n is not None:
-        if prune_bias or masks is not None:
-            raise InvalidParameterError(
-                f"{func}(): m_by_n={m_by_n} prunes kernels with tfmot's m:n "
-                "pattern; it cannot be combined with prune_bias or masks.")
-        _check_m_by_n_layers(model, targets, func)
+    m_by_n = _m_by_n_for(model, targets, m_by_n, prune_bias or
+                         masks is not None, func)
     rates = globals()["layer_rates"](model, targets, output_rate,
                                      layer_rates, func)
     if masks is not None:
