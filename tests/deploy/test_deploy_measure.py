@@ -139,6 +139,15 @@ def test_measure_refuses_wrapped_and_shapeless_models(tmp_path):
         tp.report.measure(str(tmp_path / "model.keras"))
 
 
+def test_measure_times_a_model_with_integer_inputs():
+    layers = tp.keras.layers
+    ids = layers.Input((5,), dtype="int32")
+    out = layers.Dense(2)(layers.Flatten()(layers.Embedding(10, 3)(ids)))
+    table = tp.report.measure(tp.keras.Model(ids, out), batch_sizes=2,
+                              **FAST)
+    assert table["latency_ms_median"].iloc[0] > 0
+
+
 def test_measure_refuses_keras3_and_subclassed_models():
     class Sub(tp.keras.Model):
         def call(self, x):

@@ -122,7 +122,9 @@ def _keras_call(model, batch, seed):
     else:
         fn = tf.function(lambda *x: model(list(x), training=False))
     concrete = fn.get_concrete_function(*specs)
-    tensors = [tf.constant(x) for x in xs]
+    # Integer inputs (token ids) get zeros: a valid index for any vocabulary.
+    tensors = [tf.zeros(x.shape, t.dtype) if t.dtype.is_integer else
+               tf.constant(x, t.dtype) for x, t in zip(xs, model.inputs)]
 
     def call():
         for t in tf.nest.flatten(concrete(*tensors)):
