@@ -283,8 +283,9 @@ def to_tflite(model, path, quantize=None, representative_data=None,
         TypeError: a Keras 3, subclassed or non-model ``model``, or a
             ``path`` that is not a str or path.
         InvalidParameterError: an unknown ``quantize``, ``"int8"`` without
-            representative data, ``sparse`` with 8-bit weights, a path that does not end in ``.tflite`` or
-            cannot be written, data that does not fit the model.
+            representative data, ``sparse`` with 8-bit weights, a path that
+            does not end in ``.tflite`` or cannot be written, data that does
+            not fit the model.
     """
     func = "to_tflite"
     check_model(model, "model", func)
