@@ -15,7 +15,8 @@ from . import errors  # noqa: F401
 __version__ = "0.1.0"
 
 _SUBMODULES = ("models", "data", "report", "surgery", "filters", "demo",
-               "sensitivity", "sparsity", "ensemble", "plots", "cli", "utils")
+               "sensitivity", "sparsity", "ensemble", "plots", "cli", "utils",
+               "export")
 
 
 def __getattr__(name):

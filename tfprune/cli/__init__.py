@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tfprune",
         description="Pruning toolkit for Keras 2 (tf_keras) networks. Flows: "
                     "moth (simulate / train / montecarlo), strategies, "
-                    "filters (D-Score), surgery, report, demo.")
+                    "filters (D-Score), surgery, report, export, demo.")
     from .. import __version__
     parser.add_argument("--version", action="version",
                         version=f"tfprune {__version__}")

@@ -22,6 +22,13 @@ def register(sub):
     p.add_argument("--profiler", action="store_true",
                    help="also ask TensorFlow's profiler for its FLOP count "
                         "(slow; a cross-check)")
+    p.add_argument("--measure", action="store_true",
+                   help="also measure latency (TensorFlow and TFLite, batch "
+                        "1 and --batch-size) and the size of the HDF5 and "
+                        "TFLite files, raw and compressed")
+    p.add_argument("--repeats", type=int, default=10,
+                   help="timed samples per configuration for --measure "
+                        "(default: %(default)s)")
     p.set_defaults(func=run)
 
 
@@ -36,7 +43,27 @@ def run(args) -> int:
         print(f"TensorFlow profiler: {flops:,} FLOPs "
               f"({'equal' if flops == table.attrs['flops'] else 'differs'}; "
               "see the note column for layers the profiler counts otherwise)")
+    if args.measure:
+        _measure(model, args)
     if args.csv:
         path = atomic_write_csv(args.csv, table)
         print(f"table written to {path}")
     return 0
+
+
+def _measure(model, args):
+    import pandas as pd
+
+    from .. import report, sparsity
+    if sparsity.is_wrapped(model):
+        model = sparsity.strip(model, compile=False)
+        print("(pruning wrappers stripped for the measurement)")
+    batches = sorted({1, args.batch_size})
+    timed = pd.concat([report.measure(model, batches, runtime, args.repeats)
+                       for runtime in ("tf", "tflite")], ignore_index=True)
+    with pd.option_context("display.float_format", "{:.4g}".format):
+        print("Measured latency (ms per batch; median and interquartile "
+              "range):")
+        print(timed.to_string(index=False))
+        print("Size on disk (gzip: zip/deflate, as tfmot's guide):")
+        print(report.size_on_disk(model).to_string(index=False))

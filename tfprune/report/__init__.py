@@ -63,7 +63,9 @@ from ..errors import InvalidParameterError
 
 __all__ = ["count_params", "count_flops", "count_macs", "layer_table",
            "compare", "render", "profiler_flops", "load_model",
-           "register_layer", "LayerCost", "COLUMNS", "UNIT"]
+           "register_layer", "LayerCost", "COLUMNS", "UNIT",
+           "measure", "measure_models", "measure_speedup", "size_on_disk",
+           "gzip_size"]
 
 #: The first columns of :func:`layer_table`, in this order.
 COLUMNS = ("layer", "type", "output_shape", "params", "macs", "flops",
@@ -804,7 +806,8 @@ def _pct(before, after):
     return out
 
 
-def compare(original, pruned, batch_size=1) -> pd.DataFrame:
+def compare(original, pruned, batch_size=1, measure=False,
+            **measure_options) -> pd.DataFrame:
     """Params and FLOPs before / after pruning, per layer and in total.
 
     Layers are matched by name (tfmot wrappers by their inner layer's name);
@@ -822,7 +825,9 @@ def compare(original, pruned, batch_size=1) -> pd.DataFrame:
     Args:
         original: the reference ``tp.keras`` model.
         pruned: the pruned model.
-        batch_size: the batch the FLOP counts are for.
+        batch_size: the batch the FLOP counts (and the latency) are for.
+        measure: add file sizes, latencies and the measured speed-up to the
+            TOTAL row (``measure.add_measured``, given ``measure_options``).
 
     Returns:
         pandas.DataFrame.
@@ -877,6 +882,9 @@ def compare(original, pruned, batch_size=1) -> pd.DataFrame:
     out.attrs.update(compression=pb / pa if pa else math.inf,
                      speedup=fb / fa if fa else math.inf,
                      batch_size=int(batch_size), unit=UNIT)
+    if measure:
+        out = add_measured(out, original, pruned, batch_size,
+                           **measure_options)
     return out
 
 
@@ -968,13 +976,8 @@ def profiler_flops(model, batch_size=1) -> int:
     func = "profiler_flops"
     check_model(model, "model", func)
     batch = check_int(batch_size, "batch_size", func, min_value=1)
-    wrapped = [l.name for l in _all_layers(model) if _is_prune_wrapper(l)]
-    if wrapped:
-        raise InvalidParameterError(
-            f"{func}(): model {model.name!r} has tfmot pruning wrappers "
-            f"({', '.join(wrapped[:3])}{', ...' if len(wrapped) > 3 else ''})"
-            "; their graph assigns kernel * mask and cannot be frozen. Strip "
-            "them first: tfmot.sparsity.keras.strip_pruning(model).")
+    refuse_wrapped(model, "model", func, why="their graph assigns kernel * "
+                   "mask and cannot be frozen")
     specs = []
     for t in model.inputs:
         shape = _fix(t.shape, batch)
@@ -1128,4 +1131,11 @@ def _render_compare(t, title):
         lines.append(f"Compression {comp:.2f}x (params), theoretical speed-up"
                      f" {speed:.2f}x; {UNIT}, batch "
                      f"{t.attrs.get('batch_size', 1)}.")
+    if measured_summary(t):
+        lines.append(measured_summary(t))
     return "\n".join(lines)
+
+
+from .measure import (add_measured, measure, measure_models,  # noqa: E402
+                      measure_speedup, measured_summary)
+from .size import gzip_size, refuse_wrapped, size_on_disk  # noqa: E402

@@ -16,6 +16,7 @@ from .callbacks import (SequentialPruning, DynamicPruning, RewindPoint,
 from .rewind import snapshot, rewind, reinitialize
 from .sequential import sequential_prune, find_sparsest, SequentialResult
 from .moth import prune_moth_controller, MothPruningResult
+from .quantize import quantize_aware, kept_sparsity
 
 _STRATEGIES = ("one_shot", "dynamic", "lottery_ticket", "compare_strategies",
                "summarize_runs", "StrategyRun", "LotteryResult", "STRATEGIES")
@@ -39,4 +40,4 @@ __all__ = ["LevelSparsity", "MOTH_LEVELS", "check_levels", "remaining_after",
            "SequentialResult", "one_shot", "dynamic", "lottery_ticket",
            "compare_strategies", "summarize_runs", "StrategyRun",
            "LotteryResult", "STRATEGIES", "prune_moth_controller",
-           "MothPruningResult"]
+           "MothPruningResult", "quantize_aware", "kept_sparsity"]

@@ -116,9 +116,28 @@ class _TfmotEngine:
     def __init__(self, model, who):
         self.model = model
         self.wrappers = _require_wrappers(model, who)
+        self.m_by_n = next((tuple(w.sparsity_m_by_n) for w in self.wrappers
+                            if getattr(w, "sparsity_m_by_n", None)), None)
+
+    def check_levels(self, levels, who):
+        """m:n wrappers know two levels: dense (0.0) and ``m / n``."""
+        if self.m_by_n is None:
+            return
+        m, n = self.m_by_n
+        bad = [s for s in levels if s not in (0.0, m / n)]
+        if bad:
+            raise InvalidParameterError(
+                f"{who}: the model is wrapped with m_by_n={self.m_by_n}, "
+                f"whose only levels are 0.0 (dense) and {m / n}; got "
+                f"{list(levels)}.")
 
     def start_level(self, sparsity, previous, frequency, ramp_steps):
         _masks.apply_masks(self.model)
+        if self.m_by_n is not None:
+            # tfmot sets the m:n mask when a wrapper's step reaches 1.
+            for w in self.wrappers:
+                w.pruning_step.assign(0 if sparsity > 0 else 1)
+            return
         begin = _pruning_step(self.model) + 1
         for w in self.wrappers:
             w.pruning_schedule.set_level(sparsity, begin, frequency,
@@ -393,6 +412,7 @@ class SequentialPruning(keras.callbacks.Callback):
         who = "SequentialPruning"
         if self.method == "tfmot":
             self._engine = _TfmotEngine(self.model, who)
+            self._engine.check_levels(self.sparsities, who)
             _init_pruning_step(self.model)
         else:
             self._engine = _ManualEngine(self.model, who, self.layers,

@@ -108,7 +108,7 @@ def sequential_prune(model, train, val, sparsities, max_epochs=500,
                      batch_size=128, seed=0, strategy=None,
                      evaluate_train=True, reset_optimizer=True,
                      tensorboard_dir=None, callbacks=None, progress=True,
-                     verbose=0) -> SequentialResult:
+                     verbose=0, m_by_n=None) -> SequentialResult:
     """Prune level by level, retraining each level to convergence.
 
     For each level: prune (tfmot ``prune_low_magnitude``, by magnitude, per
@@ -155,6 +155,8 @@ def sequential_prune(model, train, val, sparsities, max_epochs=500,
         callbacks: extra Keras callbacks for every level's ``fit``.
         progress: tqdm bar over levels.
         verbose: ``fit`` verbosity.
+        m_by_n: ``(m, n)`` structured sparsity through tfmot (see
+            ``tp.sparsity.wrap``); the levels are then 0.0 and ``m / n``.
 
     Returns:
         SequentialResult with ``.history`` and ``.model_at(i)``.
@@ -195,6 +197,9 @@ def sequential_prune(model, train, val, sparsities, max_epochs=500,
         raise InvalidParameterError(
             f"{func}(): schedule='polynomial' and frequency apply to "
             "method='tfmot' only.")
+    if m_by_n is not None and method != "tfmot":
+        raise InvalidParameterError(
+            f"{func}(): m_by_n works through tfmot; use method='tfmot'.")
     train_fit, train_fp = _data(train, "train", func, model)
     val_fit, val_fp = _data(val, "val", func, model)
 
@@ -215,6 +220,8 @@ def sequential_prune(model, train, val, sparsities, max_epochs=500,
                       "weights": _fingerprint_arrays(*model.get_weights()),
                       "optimizer": model.optimizer.get_config()},
             "data": {"train": train_fp, "val": val_fp}}
+        if m_by_n is not None:
+            params["m_by_n"] = list(m_by_n)
         rd = RunDir(run_dir, params, kind="sequential_prune", func=func)
         done = sorted(int(k) for k in rd.done())
         if done:
@@ -237,7 +244,8 @@ def sequential_prune(model, train, val, sparsities, max_epochs=500,
         if method == "tfmot":
             work = wrap(base, sparsity=0.0, layers=layers,
                         prune_bias=prune_bias, output_rate=output_rate,
-                        layer_rates=layer_rates, frequency=0, compile=False)
+                        layer_rates=layer_rates, frequency=0, compile=False,
+                        m_by_n=m_by_n)
         else:
             work = base
         recompile_like(work, model)

@@ -228,9 +228,52 @@ def _copy_layer(layer):
     return layer.__class__.from_config(layer.get_config())
 
 
+def check_m_by_n(m_by_n, func="wrap"):
+    """``None`` or ``(m, n)``: ``m`` zeros in every ``n`` consecutive weights,
+    ``0 < m < n``."""
+    if m_by_n is None:
+        return None
+    if not (isinstance(m_by_n, (tuple, list)) and len(m_by_n) == 2):
+        raise TypeError(f"{func}(): 'm_by_n' must be a pair of integers "
+                        f"(m zeros in every n weights), e.g. (2, 4); got "
+                        f"{m_by_n!r}.")
+    m = check_int(m_by_n[0], "m_by_n[0]", func, min_value=1)
+    n = check_int(m_by_n[1], "m_by_n[1]", func, min_value=2)
+    if m >= n:
+        raise InvalidParameterError(
+            f"{func}(): 'm_by_n' must have m < n (m zeros in every n "
+            f"weights); got {tuple(m_by_n)!r}.")
+    return m, n
+
+
+def _m_by_n_for(model, targets, m_by_n, other_masks, func):
+    """The checked ``m_by_n`` of :func:`wrap`: tfmot's m:n masks exist for
+    rank-2 and rank-4 kernels only, and replace any other mask."""
+    m_by_n = check_m_by_n(m_by_n, func)
+    if m_by_n is None:
+        return None
+    if other_masks:
+        raise InvalidParameterError(
+            f"{func}(): m_by_n={m_by_n} prunes kernels with tfmot's m:n "
+            "pattern; it cannot be combined with prune_bias or masks.")
+    by_name = {la.name: la for la in model.layers}
+    for name in targets:
+        la = by_name[name]
+        attrs = _prunable_weight_names(la) or []
+        for attr in attrs:
+            w = getattr(la, attr, None)
+            if w is not None and len(w.shape) not in (2, 4):
+                raise UnsupportedLayerError(
+                    f"{func}(): layer '{name}' ({type(la).__name__}) has a "
+                    f"{attr} of shape {tuple(w.shape)}; m:n sparsity works "
+                    "on rank-2 (Dense) and rank-4 (Conv2D, DepthwiseConv2D) "
+                    "kernels. Leave it out with layers=[...].")
+    return m_by_n
+
+
 def wrap(model, sparsity=0.5, schedule=None, layers=None, prune_bias=False,
          output_rate=1.0, layer_rates=None, frequency=1, begin_step=1,
-         masks=None, compile=True):
+         masks=None, compile=True, m_by_n=None):
     """Return a copy of ``model`` with tfmot ``prune_low_magnitude`` wrappers.
 
     By default every layer with a prunable kernel (Dense, Conv, ...) is
@@ -259,6 +302,10 @@ def wrap(model, sparsity=0.5, schedule=None, layers=None, prune_bias=False,
         masks: ``{layer_name: [mask, ...]}`` to install (schedules frozen).
         compile: compile the copy like ``model`` (fresh optimizer) when
             ``model`` was compiled.
+        m_by_n: ``(m, n)``, e.g. ``(2, 4)``: tfmot's m:n sparsity (``m``
+            zeros in every ``n`` consecutive input-channel weights), set at
+            the first training step and kept; ``sparsity`` and ``schedule``
+            do not apply. Rank-2/4 kernels only (docs: deploy.md).
 
     Returns:
         A new tf_keras model holding the wrappers (weights copied).
@@ -287,6 +334,8 @@ def wrap(model, sparsity=0.5, schedule=None, layers=None, prune_bias=False,
     frequency = check_int(frequency, "frequency", func, min_value=0)
     begin_step = check_int(begin_step, "begin_step", func, min_value=-1)
     targets = _select(model, layers, func)
+    m_by_n = _m_by_n_for(model, targets, m_by_n, prune_bias or
+                         masks is not None, func)
     rates = globals()["layer_rates"](model, targets, output_rate,
                                      layer_rates, func)
     if masks is not None:
@@ -301,7 +350,8 @@ def wrap(model, sparsity=0.5, schedule=None, layers=None, prune_bias=False,
         if prune_bias and getattr(layer, "use_bias", False) and hasattr(
                 layer, "kernel"):
             return PruneLowMagnitudeBias(new, pruning_schedule=sched)
-        return PruneLowMagnitude(new, pruning_schedule=sched)
+        return PruneLowMagnitude(new, pruning_schedule=sched,
+                                 sparsity_m_by_n=m_by_n)
 
     clone = keras.models.clone_model(model, clone_function=clone_fn)
     by_name = {}
