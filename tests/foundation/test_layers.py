@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2] / "tfprune"
 LAYERS = [
     ("base", ["tfprune._keras", "tfprune.errors", "tfprune._validate",
               "tfprune._io", "tfprune._runstate", "tfprune.utils",
-              "tfprune._kgraph", "tfprune._tfmot"]),
+              "tfprune._kgraph", "tfprune._tfmot", "tfprune._tflite"]),
     ("models/data", ["tfprune.models", "tfprune.data"]),
     ("report/surgery", ["tfprune.report", "tfprune.surgery"]),
     ("pruning", ["tfprune.sparsity", "tfprune.ensemble", "tfprune.filters",
