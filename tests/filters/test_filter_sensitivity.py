@@ -37,6 +37,7 @@ def _surgery_outputs(model, unit_members, channels, x):
     return pruned(x, training=False).numpy()
 
 
+@pytest.mark.slow
 def test_masked_sweep_equals_surgery_for_every_layer_and_ratio(trained):
     model, x, y = trained
     before = [w.copy() for w in model.get_weights()]

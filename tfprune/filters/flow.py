@@ -514,7 +514,7 @@ def _config_dict(cfg: FlowConfig, method) -> dict:
             "seed": cfg.seed}
 
 
-def _write(rd: RunDir, res: FlowResult, plots: bool, image) -> dict:
+def _write(rd: RunDir, res: FlowResult, plots: bool, image, method) -> dict:
     files = {}
     if rd.has("train"):
         files["model"] = rd.file("model.keras")
@@ -525,13 +525,13 @@ def _write(rd: RunDir, res: FlowResult, plots: bool, image) -> dict:
     files["pruned_model"] = rd.file("pruned_model.keras")
     atomic_write_json(rd.file("config.json"), res.config)
     if plots:
-        for name, fig in _figures(res, image):
+        for name, fig in _figures(res, image, method):
             files[f"{name}_figure"] = save_figure(fig,
                                                   rd.file(f"{name}.png"))
     return files
 
 
-def _figures(res: FlowResult, image):
+def _figures(res: FlowResult, image, method):
     from ..plots import filters as fp
     c = res.config
     thr = c["threshold"] if c["threshold"] is not None else -c["max_drop"]
@@ -542,8 +542,9 @@ def _figures(res: FlowResult, image):
     if convs:
         layer = convs[1] if len(convs) > 1 else convs[0]
         # the figures rank from the kernel: a data criterion shows D-Score
-        method = c["method"] if get_criterion(c["method"]).kind == "score" \
-            and c["method"] != "l1" else "dscore"
+        crit = get_criterion(method)
+        if crit.kind == "data" or crit.name == "l1":
+            method = "dscore"
         yield "feature_maps", fp.filter_feature_maps(
             res.original, layer, image, ratio=0.2,
             methods=(method, "l1"))
@@ -629,6 +630,6 @@ def run_flow(run_dir=None, *, dataset="digits", model=None, data=None,
                      *_report(models, fl.splits[2]), {},
                      _config_dict(cfg, method))
     if fl.rd is not None:
-        res = dataclasses.replace(res, files=_write(fl.rd, res, plots,
-                                                    fl.splits[2][0][0]))
+        res = dataclasses.replace(res, files=_write(
+            fl.rd, res, plots, fl.splits[2][0][0], method))
     return res

@@ -127,6 +127,7 @@ def _prepare(model, x, y, layers, ratios, method, metric, batch_size,
              evaluate_fn, mode, groups, cache_mb, kw, func) -> _Sweep:
     check_model(model, "model", func)
     crit = get_criterion(method, func)
+    crit.check_inputs(kw, model, x, func)
     cache_mb = check_float(cache_mb, "cache_mb", func, min_value=0.0)
     if evaluate_fn is not None and not callable(evaluate_fn):
         raise TypeError(f"{func}(): 'evaluate_fn' must be callable(model) -> "
@@ -152,7 +153,6 @@ def _prepare(model, x, y, layers, ratios, method, metric, batch_size,
         xs = [np.concatenate([b[0][j] for b in batches])
               for j in range(len(batches[0][0]))]
         rank_x = xs[0] if len(xs) == 1 else xs
-    crit.check_inputs(kw, model, rank_x, func)
     if evaluate_fn is None:
         name, fn, higher = metric_fn(model, metric, batches[0][1], func)
     else:
