@@ -114,18 +114,6 @@ def _channel_axis(layer, rank):
     return 1 if fmt == "channels_first" and rank > 2 else rank - 1
 
 
-def _downstream(nodes, dirty, masked):
-    """The nodes (in order) whose value depends on a tensor id in ``dirty``
-    or that call a layer whose id is in ``masked``."""
-    changed = []
-    for node in nodes:
-        if id(node.layer) in masked or any(i in dirty
-                                           for i in node.flat_input_ids):
-            changed.append(node)
-            dirty.update(node.flat_output_ids)
-    return changed
-
-
 def _frontier(changed, out_ids):
     """Tensor ids the ``changed`` nodes read but do not produce, and the
     outputs they do not produce, in order."""
@@ -175,12 +163,23 @@ class MaskedUnit:
                 self.cut_ids.append(str(id(t)))
                 self.cut_axes.append(_channel_axis(work.get_layer(m),
                                                    t.shape.rank))
-            changed = _downstream(nodes, set(self.cut_ids), set())
+            dirty = set(self.cut_ids)
+            changed = []
+            for node in nodes:
+                if any(i in dirty for i in node.flat_input_ids):
+                    changed.append(node)
+                    dirty.update(node.flat_output_ids)
         else:
             self.cut_ids, self.cut_axes = [], []
             # a layer inside a nested model changes the nested model's node
             masked = {id(work.get_layer(n.split("/")[0])) for n in spec_layers}
-            changed = _downstream(nodes, set(), masked)
+            dirty = set()
+            changed = []
+            for node in nodes:
+                if id(node.layer) in masked or any(
+                        i in dirty for i in node.flat_input_ids):
+                    changed.append(node)
+                    dirty.update(node.flat_output_ids)
         changed_ids = {id(n) for n in changed}
         self.prefix_nodes = [n for n in nodes if id(n) not in changed_ids]
         self.suffix_nodes = changed
