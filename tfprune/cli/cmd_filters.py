@@ -94,7 +94,7 @@ def register(subparsers) -> None:
     p.add_argument("--retrain-epochs", type=nonnegative_int, default=None,
                    help="retraining epochs (digits 20, cifar10 10)")
     p.add_argument("--retrain-lr", type=positive_float, default=None,
-                   dest="retrain_learning_rate",
+                   dest="retrain_learning_rate", metavar="LR",
                    help="retraining learning rate (digits 0.01, cifar10 "
                         "0.001)")
     p.add_argument("--eval-split", choices=("val", "test"), default="val",
