@@ -1,4 +1,4 @@
-"""The D-Score paper's VGG-16 / CIFAR-10 table (dscore.md §11), on a GPU.
+"""The D-Score paper's VGG-16 / CIFAR-10 table, on a GPU.
 
 Trains VGG-16 once with the paper's recipe (450 epochs, SGD + Nesterov,
 lr 0.01 x 0.9 every 20 epochs, batch 64, augmentation), then for each
@@ -6,8 +6,9 @@ criterion (L1, D-Score, D-Step, D-Step GM): sensitivity of the 13 conv
 layers without retraining, one ratio per layer from the absolute threshold
 (first crossing), one-shot pruning, 10 epochs of retraining, and the
 accuracy drop and parameter / FLOP reductions next to the published rows.
-Every stage writes into ``--out`` and a rerun resumes (the trained model and
-each criterion's sensitivity sweep are checkpoints).
+Every stage writes into ``--out`` and a rerun resumes (the trained model,
+and each criterion's run folder ``--out/<method>``: its sensitivity sweep
+layer by layer and its retrained model).
 
     python benchmarks/vgg16_cifar10.py --out vgg16-run            # GPU, hours
     python benchmarks/vgg16_cifar10.py --smoke --out /tmp/smoke   # seconds
@@ -28,7 +29,8 @@ from _common import header  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-#: dscore.md §11 (Acc. Drop %, Params reduction %, FLOPs reduction %).
+#: The paper's VGG-16 / CIFAR-10 rows (Acc. Drop %, Params reduction %,
+#: FLOPs reduction %).
 PAPER = {"l1": (-0.15, 64.0, 34.2), "dscore": (0.16, 87.03, 64.81),
          "dstep": (0.12, 86.70, 65.40), "dstep_gm": (-0.10, 87.16, 64.37)}
 
@@ -63,7 +65,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     import tfprune as tp
-    from tfprune._io import atomic_write_csv, ensure_dir
+    from tfprune._io import atomic_save_model, atomic_write_csv, ensure_dir
     header("D-Score VGG-16 / CIFAR-10 table" + (" (smoke)" if args.smoke
                                                 else ""))
     tp.utils.ensure_device()
@@ -87,9 +89,7 @@ def main(argv=None) -> int:
         trained = tp.filters.train_model(model, data.train, data.val,
                                          "cifar10", epochs=epochs,
                                          seed=args.seed)
-        tmp = base_path.with_name(".vgg16_base.tmp.keras")
-        trained.save(tmp)
-        tmp.replace(base_path)
+        atomic_save_model(base_path, trained)
         print(f"trained {epochs} epochs in {time.perf_counter() - t:.0f} s")
 
     rows = []

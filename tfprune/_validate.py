@@ -6,8 +6,10 @@ Every failure raises ``InvalidParameterError`` (a ``ValueError``) or
 """
 from __future__ import annotations
 
+import functools
 import math
 import numbers
+import warnings
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -17,7 +19,7 @@ from .errors import InvalidParameterError
 __all__ = ["check_int", "check_float", "check_choice", "check_fraction",
            "check_increasing_fractions", "check_type", "check_xy",
            "check_finite", "check_input_fits", "check_targets",
-           "check_dataset"]
+           "check_dataset", "renamed"]
 
 
 def _fail(func, name, what, value, fix=""):
@@ -294,3 +296,32 @@ def check_dataset(data, name="data", func=None, model=None, allow_none=False):
         elif _dataset_targets(data) is not None:
             check_targets(model, _dataset_targets(data), f"{name} y", func)
     return out
+
+
+def renamed(**old_to_new):
+    """Decorator for keyword arguments renamed in this release: the old
+    spelling keeps working for one release with a ``DeprecationWarning``
+    naming the new one; giving both is an error.
+
+    Example:
+        >>> @renamed(lr="learning_rate")
+        ... def retrain(model, learning_rate=1e-3): ...
+    """
+    def wrap(fn):
+        @functools.wraps(fn)
+        def inner(*args, **kwargs):
+            for old, new in old_to_new.items():
+                if old not in kwargs:
+                    continue
+                if new in kwargs:
+                    raise InvalidParameterError(
+                        f"{fn.__name__}(): give '{new}' only; '{old}' is "
+                        f"its old name (deprecated).")
+                warnings.warn(
+                    f"{fn.__name__}(): '{old}' is deprecated and will be "
+                    f"removed in the next release; use '{new}'.",
+                    DeprecationWarning, stacklevel=2)
+                kwargs[new] = kwargs.pop(old)
+            return fn(*args, **kwargs)
+        return inner
+    return wrap

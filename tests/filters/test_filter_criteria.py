@@ -1,4 +1,4 @@
-"""Filter criteria pinned on hand-made kernels (dscore.md §2-3)."""
+"""Filter criteria pinned on hand-made kernels (docs/sections/filters.md)."""
 import numpy as np
 import pytest
 
@@ -14,7 +14,7 @@ W5 = np.array([[1.0, 2.0, 0.0, 0.5, 0.0],
 
 
 def _spec_dstep(op, on, k):
-    """dscore.md §3.2 pseudo-code, transcribed literally."""
+    """The D-Step set rule of docs/sections/filters.md, step by step."""
     n = len(op)
     rp = np.empty(n, int)
     rp[op] = np.arange(n)
@@ -267,3 +267,94 @@ def test_retrain_recipe_copy_and_strategy(two_cpu_strategy):
         np.testing.assert_allclose(a, b, atol=1e-5)
     with pytest.raises(ValueError, match="never compiled"):
         tp.filters.retrain(tp.models.mlp(64, (4,), 10), (x, y))
+
+
+def _two_layers_of_one_width():
+    L = keras.layers
+    inp = keras.Input((6,))
+    h = L.Dense(16, name="a")(inp)
+    h = L.Dense(16, name="b")(h)
+    return keras.Model(inp, L.Dense(2, name="out")(h))
+
+
+def test_random_is_seeded_per_layer():
+    model = _two_layers_of_one_width()
+    a = tp.filters.select(model.get_layer("a"), 5, "random")
+    b = tp.filters.select(model.get_layer("b"), 5, "random")
+    assert a.tolist() != b.tolist()      # not the same indices everywhere
+    # stable: the same layer name gives the same choice in a new model
+    again = _two_layers_of_one_width()
+    assert tp.filters.select(again.get_layer("a"), 5, "random").tolist() \
+        == a.tolist()
+    assert tp.filters.select("a", 5, "random", model=model).tolist() == \
+        a.tolist()
+    assert tp.filters.select(model.get_layer("a"), 5, "random",
+                             seed=1).tolist() != a.tolist()
+    chans = tp.filters.plan_channels(model, {"a": 5, "b": 5}, "random")
+    assert chans["a"].tolist() == a.tolist()
+    assert chans["b"].tolist() == b.tolist()
+
+
+def test_criterion_keywords_are_checked():
+    with pytest.raises(ValueError, match="'l1' takes no keyword arguments; "
+                                         "got seed=1"):
+        tp.filters.scores(W5, "l1", seed=1)
+    with pytest.raises(ValueError, match="'random' accepts only key, seed; "
+                                         "got sed=1"):
+        tp.filters.select(W5, 2, "random", sed=1)
+    with pytest.raises(ValueError, match="'dstep' takes no keyword"):
+        tp.filters.select(W5, 2, "dstep", seed=1)
+    with pytest.raises(ValueError, match="'apoz' takes no keyword"):
+        tp.filters.scores("conv", "apoz", model=_dead_channel_model(),
+                          x=np.zeros((2, 4, 4, 1), "f4"), seed=1)
+    with pytest.raises(ValueError, match="takes no keyword"):
+        tp.filters.prune(_two_layers_of_one_width(), {"a": 2}, "l2", seed=1)
+    # a user function's own keywords pass; **kwargs accepts anything
+    assert tp.filters.select(W5, 1, lambda w, p=1: w.max(0) ** p,
+                             p=2).tolist() == [2]
+    assert tp.filters.select(W5, 1, lambda w, **k: w.max(0),
+                             anything=1).tolist() == [2]
+
+
+def test_data_criteria_without_data_are_refused_up_front(monkeypatch):
+    model = _dead_channel_model()
+    for method in ("apoz", "mean_activation"):
+        with pytest.raises(ValueError, match=f"'{method}' ranks filters by "
+                                             "their activations.*x="):
+            tp.filters.select("conv", 1, method, model=model)
+    # plan_channels and prune refuse before any ranking or surgery
+    calls = []
+    monkeypatch.setattr(tp.surgery, "prune_channels",
+                        lambda *a, **k: calls.append(a))
+    with pytest.raises(ValueError, match="x="):
+        tp.filters.prune(model, {"conv": 1}, "apoz")
+    assert calls == []
+    x = np.random.default_rng(0).normal(size=(32, 4, 4, 1)).astype("f4")
+    pruned = tp.filters.prune(model, {"conv": 1}, "apoz", x=x)
+    assert calls and list(calls[0][1]["conv"]) == [2]
+    del pruned
+
+
+def test_dependency_groups_come_from_surgery_without_a_fallback(monkeypatch):
+    def broken(model):
+        raise AttributeError("surgery failed")
+    monkeypatch.setattr(tp.surgery, "dependency_groups", broken)
+    with pytest.raises(AttributeError, match="surgery failed"):
+        tp.filters.prunable_units(_two_layers_of_one_width())
+
+
+def test_retrain_lr_is_a_deprecated_alias(digits):
+    x, y = digits[0][:128], digits[1][:128]
+    model = tp.models.mlp(64, (8,), 10, seed=0)
+    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True))
+    with pytest.warns(DeprecationWarning, match="'lr'.*'learning_rate'"):
+        old = tp.filters.retrain(model, (x, y), epochs=1, lr=0.05, seed=0)
+    new = tp.filters.retrain(model, (x, y), epochs=1, learning_rate=0.05,
+                             seed=0)
+    assert old.optimizer.get_config()["learning_rate"]["config"][
+        "initial_learning_rate"] == 0.05
+    for a, b in zip(old.get_weights(), new.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="'learning_rate' only"):
+        tp.filters.retrain(model, (x, y), lr=0.1, learning_rate=0.1)

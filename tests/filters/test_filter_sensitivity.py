@@ -1,9 +1,4 @@
-"""Sensitivity sweeps by masking equal surgery; plan rules; checkpoints."""
-import json
-import subprocess
-import sys
-import textwrap
-
+"""Sensitivity sweeps by masking equal surgery; plan rules; run folders."""
 import numpy as np
 import pandas as pd
 import pytest
@@ -42,6 +37,7 @@ def _surgery_outputs(model, unit_members, channels, x):
     return pruned(x, training=False).numpy()
 
 
+@pytest.mark.slow
 def test_masked_sweep_equals_surgery_for_every_layer_and_ratio(trained):
     model, x, y = trained
     before = [w.copy() for w in model.get_weights()]
@@ -175,65 +171,182 @@ def test_dataset_evaluate_fn_and_iterative_mode(trained):
     assert it["metric"].iloc[0] == one["metric"].iloc[0]
 
 
-_KILL_SCRIPT = textwrap.dedent("""
-    import os, signal, sys
-    import numpy as np
-    import tfprune as tp
-    model = tp.keras.models.load_model(sys.argv[1])
-    data = np.load(sys.argv[2])
-    calls = []
-    def agree(y_true, y_pred):
-        calls.append(1)
-        if len(calls) == 2 * 4 + 2:      # inside the third layer
-            os.kill(os.getpid(), signal.SIGKILL)
-        return float(np.mean(np.argmax(y_pred, -1) == y_true))
-    tp.sensitivity.analyze(model, data["x"], data["y"], ratios=[.2, .4, .6,
-                           .8], metric=agree, checkpoint=sys.argv[3],
-                           progress=False)
-""")
+@pytest.fixture(scope="module")
+def mlp_digits():
+    """A small trained MLP on flat digits: two prunable Dense layers."""
+    (xtr, ytr), (xv, yv), _ = tp.data.load_digits(seed=0)
+    model = tp.models.mlp(64, (12, 12), 10, seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2),
+                  loss=keras.losses.SparseCategoricalCrossentropy(
+                      from_logits=True), metrics=["accuracy"])
+    model.fit(xtr, ytr, epochs=3, batch_size=64, verbose=0)
+    return model, xv, yv
 
 
-def test_killed_sweep_resumes_to_the_identical_table(trained, tmp_path):
-    model, x, y = trained
+_KILLED = """
+import numpy as np
+import tfprune as tp
+model = tp.keras.models.load_model(r"MODEL")
+data = np.load(r"DATA")
+tp.sensitivity.analyze(model, data["x"], data["y"], ratios=[.25, .5, .75],
+                       batch_size=64, run_dir=r"RUN_DIR", progress=False)
+"""
+
+
+@pytest.mark.slow
+def test_sweep_killed_at_every_commit_boundary_resumes_to_the_same_table(
+        mlp_digits, tmp_path, run_killed):
+    model, x, y = mlp_digits
     path = tmp_path / "model.keras"
     model.save(path)
+    model = keras.models.load_model(path)
     np.savez(tmp_path / "data.npz", x=x, y=y)
-    ckpt = tmp_path / "ckpt"
-    script = tmp_path / "run.py"
-    script.write_text(_KILL_SCRIPT)
-    proc = subprocess.run([sys.executable, str(script), str(path),
-                           str(tmp_path / "data.npz"), str(ckpt)],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == -9, proc.stderr[-2000:]
-    done = [json.loads(p.read_text())["key"]
-            for p in sorted((ckpt / "units").glob("*.json"))]
-    assert done == ["0:conv1", "1:conv2"]
-    assert not (ckpt / "sensitivity.csv").exists()
+    kw = dict(ratios=[.25, .5, .75], batch_size=64, progress=False)
+    ref = tp.sensitivity.analyze(model, x, y, **kw)
+    script = _KILLED.replace("MODEL", str(path)).replace(
+        "DATA", str(tmp_path / "data.npz"))
+    # commits: the baseline, hidden_1, hidden_2; renames: the manifest, the
+    # three records, sensitivity.csv
+    boundaries = ([(w, k) for w in ("before_commit", "after_commit")
+                   for k in (1, 2, 3)] +
+                  [("before_rename", k) for k in range(1, 7)])
+    for where, at in boundaries:
+        run_dir = tmp_path / f"run_{where}_{at}"
+        proc = run_killed(script.replace("RUN_DIR", str(run_dir)), at, where)
+        if (where, at) == ("before_rename", 6):
+            assert proc.returncode == 0, proc.stderr[-2000:]
+        else:
+            assert proc.returncode == -9, (where, at, proc.stderr[-2000:])
+        units = run_dir / "units"
+        before = {p.name: p.stat().st_mtime_ns for p in units.glob("*.json")} \
+            if units.exists() else {}
+        table = tp.sensitivity.analyze(model, x, y, run_dir=run_dir, **kw)
+        pd.testing.assert_frame_equal(table, ref, check_exact=True)
+        assert table.attrs == ref.attrs
+        # committed units are read back, never redone
+        after = {p.name: p.stat().st_mtime_ns for p in units.glob("*.json")}
+        assert {k: after[k] for k in before} == before, (where, at)
+        assert len(after) == 3
+        got = pd.read_csv(run_dir / "sensitivity.csv")
+        np.testing.assert_array_equal(got["metric"], ref["metric"])
 
-    loaded = tp.keras.models.load_model(path)
+
+def test_resume_refuses_other_parameters_and_damaged_records(mlp_digits,
+                                                             tmp_path):
+    model, x, y = mlp_digits
+    kw = dict(ratios=[.5], batch_size=64, progress=False)
+    run_dir = tmp_path / "run"
+    first = tp.sensitivity.analyze(model, x, y, run_dir=run_dir, **kw)
     calls = []
 
-    def agree(y_true, y_pred):
+    def never(y_true, y_pred):
         calls.append(1)
-        return float(np.mean(np.argmax(y_pred, -1) == y_true))
-    ratios = [.2, .4, .6, .8]
-    resumed = tp.sensitivity.analyze(loaded, x, y, ratios=ratios,
-                                     metric=agree, checkpoint=ckpt,
-                                     progress=False)
-    assert len(calls) == 3 * 4          # conv3, conv4, fc1 only, no baseline
-    fresh = tp.sensitivity.analyze(loaded, x, y, ratios=ratios, metric=agree,
-                                   progress=False)
-    pd.testing.assert_frame_equal(resumed, fresh)
-    assert (ckpt / "sensitivity.csv").exists()
-    # a finished checkpoint is read back without any evaluation
-    calls.clear()
-    again = tp.sensitivity.analyze(loaded, x, y, ratios=ratios, metric=agree,
-                                   checkpoint=ckpt, progress=False)
+        return 0.0
+    # a finished folder is read back without any evaluation
+    again = tp.sensitivity.analyze(model, x, y, run_dir=run_dir, **kw)
+    pd.testing.assert_frame_equal(again, first, check_exact=True)
+    refusals = [
+        (dict(method="l1"), "method"),
+        (dict(ratios=[.25]), "ratios"),
+        (dict(metric=never), "metric"),
+        (dict(layers=["hidden_2"]), "layers"),
+        (dict(x=x[:-1], y=y[:-1]), "x"),
+        (dict(y=(y + 1) % 10), "y"),
+        (dict(mode="iterative"), "mode"),
+    ]
+    for change, name in refusals:
+        args = dict(kw, x=x, y=y, metric="accuracy")
+        args.update(change)
+        with pytest.raises(tp.errors.ResumeMismatchError,
+                           match=f"{name}: .* in the folder"):
+            tp.sensitivity.analyze(model, run_dir=run_dir, **args)
+    other = keras.models.clone_model(model)
+    with pytest.raises(tp.errors.ResumeMismatchError, match="model: "):
+        tp.sensitivity.analyze(other, x, y, run_dir=run_dir, **kw)
     assert calls == []
-    pd.testing.assert_frame_equal(again, fresh)
-    with pytest.raises(ValueError, match="other parameters"):
-        tp.sensitivity.analyze(loaded, x, y, ratios=ratios, metric=agree,
-                               method="l1", checkpoint=ckpt, progress=False)
+    # a truncated commit record or manifest names the file and the fix
+    record = sorted((run_dir / "units").glob("0*.json"))[0]
+    record.write_text(record.read_text()[:20])
+    with pytest.raises(tp.errors.RunStateError,
+                       match=f"units/{record.name}.*delete"):
+        tp.sensitivity.analyze(model, x, y, run_dir=run_dir, **kw)
+    record.unlink()            # the fix: that layer is redone
+    redone = tp.sensitivity.analyze(model, x, y, run_dir=run_dir, **kw)
+    pd.testing.assert_frame_equal(redone, first, check_exact=True)
+    manifest = run_dir / "manifest.json"
+    manifest.write_text(manifest.read_text()[:30])
+    with pytest.raises(tp.errors.RunStateError, match="manifest.json"):
+        tp.sensitivity.analyze(model, x, y, run_dir=run_dir, **kw)
+
+
+def test_a_changed_evaluate_fn_is_refused(mlp_digits, tmp_path):
+    model, x, y = mlp_digits
+
+    def evaluate(m):
+        return float(np.mean(m.predict(x, verbose=0).argmax(1) == y))
+    kw = dict(layers=["hidden_1"], ratios=[.5], progress=False,
+              run_dir=tmp_path / "run")
+    tp.sensitivity.analyze(model, None, evaluate_fn=evaluate, **kw)
+    first = evaluate
+
+    def evaluate(m):  # noqa: F811 - same name, other code
+        return float(np.mean(m.predict(x, verbose=0).argmax(1) != y))
+    assert first.__qualname__ == evaluate.__qualname__
+    with pytest.raises(tp.errors.ResumeMismatchError, match="evaluate_fn"):
+        tp.sensitivity.analyze(model, None, evaluate_fn=evaluate, **kw)
+
+
+def test_checkpoint_is_a_deprecated_alias_of_run_dir(mlp_digits, tmp_path):
+    model, x, y = mlp_digits
+    kw = dict(layers=["hidden_1"], ratios=[.5], progress=False)
+    with pytest.warns(DeprecationWarning, match="'checkpoint'.*'run_dir'"):
+        old = tp.sensitivity.analyze(model, x, y,
+                                     checkpoint=tmp_path / "run", **kw)
+    assert (tmp_path / "run" / "manifest.json").exists()
+    new = tp.sensitivity.analyze(model, x, y, run_dir=tmp_path / "run", **kw)
+    pd.testing.assert_frame_equal(old, new)
+    with pytest.raises(ValueError, match="'run_dir' only"):
+        tp.sensitivity.analyze(model, x, y, checkpoint=tmp_path / "a",
+                               run_dir=tmp_path / "b", **kw)
+
+
+def test_data_is_checked_before_any_evaluation(mlp_digits):
+    model, x, y = mlp_digits
+    calls = []
+
+    def metric(y_true, y_pred):
+        calls.append(1)
+        return 0.0
+    kw = dict(metric=metric, ratios=[.5], progress=False)
+    three = tp.models.mlp(64, (12,), 3, seed=0)
+    with pytest.raises(ValueError, match="labels from 0 to 9.*3 outputs"):
+        tp.sensitivity.analyze(three, x, y, **kw)
+    bad = x.copy()
+    bad[5, 3] = np.nan
+    with pytest.raises(ValueError, match="'x' holds 1 non-finite.*row 5"):
+        tp.sensitivity.analyze(model, bad, y, **kw)
+    with pytest.raises(ValueError, match="'y' holds"):
+        tp.sensitivity.analyze(model, x, y.astype(float) * np.nan, **kw)
+    ds = tp._keras.tf.data.Dataset.from_tensor_slices((bad, y)).batch(32)
+    with pytest.raises(ValueError, match="non-finite"):
+        tp.sensitivity.analyze(model, ds, **kw)
+    with pytest.raises(ValueError, match="'l1' takes no keyword"):
+        tp.sensitivity.analyze(model, x, y, method="l1", seed=1, **kw)
+    with pytest.raises(ValueError, match="batch_size"):
+        tp.sensitivity.analyze(model, x, y, batch_size=0, **kw)
+    with pytest.raises(ValueError, match="cache_mb"):
+        tp.sensitivity.analyze(model, x, y, cache_mb=-1, **kw)
+    assert calls == []
+
+
+def test_data_criteria_rank_on_the_evaluation_inputs(mlp_digits):
+    model, x, y = mlp_digits
+    table = tp.sensitivity.analyze(model, x, y, method="mean_activation",
+                                   ratios=[.25, .5], progress=False)
+    assert table["layer"].unique().tolist() == ["hidden_1", "hidden_2"]
+    with pytest.raises(ValueError, match="pass model=... and x="):
+        tp.sensitivity.analyze(model, None, method="apoz",
+                               evaluate_fn=lambda m: 1.0, progress=False)
 
 
 def _table():

@@ -6,15 +6,16 @@ dependency group) by a criterion (``"l1"``, ``"l2"``, ``"fpgm"``,
 ``"mean_activation"``); ``prune`` removes them physically in one surgery
 rebuild; ``retrain`` fine-tunes the result with the D-Score recipe;
 ``run_flow`` chains train -> sensitivity -> plan -> prune -> retrain ->
-report and writes tables, figures and the pruned model.
+report and writes tables, figures and the pruned model. The methods are
+described in ``docs/sections/filters.md``.
 """
 from .criteria import (CRITERIA, Criterion, criterion_names, filter_matrix,
                        get_criterion, n_filters, n_to_prune, scores, select)
 from .prune import Unit, plan_channels, prunable_units, prune
 from .retrain import TimeDecay, augmenter, retrain
 
-_FLOW = ("RECIPES", "FlowResult", "load_flow_data", "plan_table", "run_flow",
-         "train_model")
+_FLOW = ("RECIPES", "FlowConfig", "FlowResult", "load_flow_data",
+         "plan_table", "run_flow", "train_model")
 
 
 def __getattr__(name):
@@ -28,5 +29,6 @@ def __getattr__(name):
 __all__ = ["CRITERIA", "Criterion", "criterion_names", "filter_matrix",
            "get_criterion", "n_filters", "n_to_prune", "scores", "select",
            "Unit", "plan_channels", "prunable_units", "prune", "TimeDecay",
-           "augmenter", "retrain", "RECIPES", "FlowResult", "load_flow_data",
+           "augmenter", "retrain", "RECIPES", "FlowConfig", "FlowResult",
+           "load_flow_data",
            "plan_table", "run_flow", "train_model"]

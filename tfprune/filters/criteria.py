@@ -1,4 +1,4 @@
-"""Filter-ranking criteria (dscore.md §2-3).
+"""Filter-ranking criteria (``docs/sections/filters.md``, "Criteria").
 
 A *filter* is one output channel of a convolution or one output unit of a
 Dense layer. Every kernel is seen as a 2-D matrix ``W`` of shape
@@ -22,6 +22,8 @@ rounding).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import inspect
 from typing import Callable
 
 import numpy as np
@@ -191,7 +193,7 @@ def fpgm(w) -> np.ndarray:
 
 
 def dscore(w) -> np.ndarray:
-    """D-Score: ``rank(P_j) + rank(N_j)`` with stable ranks (dscore.md §3.1).
+    """D-Score: ``rank(P_j) + rank(N_j)`` with stable ranks.
 
     Ranks are added, not magnitudes, so this differs from L1 = P + N.
     """
@@ -199,10 +201,21 @@ def dscore(w) -> np.ndarray:
     return (ranks(p) + ranks(n)).astype(np.float64)
 
 
-def random(w, seed=0) -> np.ndarray:
-    """A seeded random permutation as score (a baseline with no ties)."""
+def random(w, seed=0, key=None) -> np.ndarray:
+    """A seeded random permutation as score (a baseline with no ties).
+
+    Args:
+        w: the ``(m, n)`` filter matrix (only ``n`` is used).
+        seed: the base seed.
+        key: a name mixed into the seed; ranking a layer passes the layer's
+            name, so that layers of the same width lose different filters
+            while the choice for each layer stays the same from run to run.
+    """
     n = np.asarray(w).shape[-1]
-    return np.random.default_rng(seed).permutation(n).astype(np.float64)
+    entropy = [int(seed)]
+    if key is not None:
+        entropy += list(hashlib.sha256(str(key).encode()).digest()[:8])
+    return np.random.default_rng(entropy).permutation(n).astype(np.float64)
 
 
 def dstep_keys(w) -> tuple[np.ndarray, np.ndarray]:
@@ -219,7 +232,7 @@ def dstep_gm_keys(w) -> tuple[np.ndarray, np.ndarray]:
 
 
 def dstep_from_orders(op, on, k: int) -> np.ndarray:
-    """D-Step's buffer rule on two orders (dscore.md §3.2).
+    """D-Step's buffer rule on two orders.
 
     ``C_t`` holds the filters among the ``t`` first of both ``op`` and
     ``on``. The smallest ``t`` with ``|C_t| >= k`` gives the answer; when
@@ -345,23 +358,63 @@ class Criterion:
         fn: the function: ``fn(W) -> (n,)`` for ``"score"``,
             ``fn(W) -> ((n,), (n,))`` for ``"pair"``,
             ``fn(layer, model=, x=, batch_size=) -> (n,)`` for ``"data"``.
+
+        per_layer: ``fn`` takes ``key=``, the name of the layer it ranks
+            (``random`` seeds itself from it).
     """
 
     name: str
     kind: str
     fn: Callable
+    per_layer: bool = False
 
     @property
     def has_score(self) -> bool:
         return self.kind in ("score", "data")
 
+    def keywords(self):
+        """The extra keyword arguments ``fn`` accepts (a sorted list), or
+        ``None`` when it takes any (``**kwargs``)."""
+        try:
+            params = list(inspect.signature(self.fn).parameters.values())
+        except (TypeError, ValueError):
+            return None
+        if any(p.kind is p.VAR_KEYWORD for p in params):
+            return None
+        given = _DATA_ARGS if self.kind == "data" else ()
+        return sorted(p.name for p in params[1:]
+                      if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+                      and p.name not in given)
+
+    def check_inputs(self, kw, model=None, x=None, func=None) -> dict:
+        """Refuse keyword arguments ``fn`` does not accept, and a data
+        criterion without ``model`` and ``x``, before any work; returns
+        ``kw``."""
+        where = f"{func}(): " if func else ""
+        accepted = self.keywords()
+        bad = sorted(set(kw) - set(accepted)) if accepted is not None else []
+        if bad:
+            what = (f"accepts only {', '.join(accepted)}" if accepted
+                    else "takes no keyword arguments")
+            raise InvalidParameterError(
+                f"{where}criterion {self.name!r} {what}; got "
+                f"{', '.join(f'{k}={kw[k]!r}' for k in bad)}.")
+        if self.kind == "data" and (model is None or x is None):
+            raise InvalidParameterError(
+                f"{where}method {self.name!r} ranks filters by their "
+                "activations on data: pass model=... and x=... (input "
+                "samples), or use a kernel criterion such as 'dscore'.")
+        return kw
+
+
+_DATA_ARGS = ("model", "x", "batch_size")
 
 CRITERIA: dict[str, Criterion] = {
     "l1": Criterion("l1", "score", l1),
     "l2": Criterion("l2", "score", l2),
     "fpgm": Criterion("fpgm", "score", fpgm),
     "dscore": Criterion("dscore", "score", dscore),
-    "random": Criterion("random", "score", random),
+    "random": Criterion("random", "score", random, per_layer=True),
     "dstep": Criterion("dstep", "pair", dstep_keys),
     "dstep_gm": Criterion("dstep_gm", "pair", dstep_gm_keys),
     "apoz": Criterion("apoz", "data", apoz),
@@ -456,12 +509,15 @@ def _group_values(crit, members, model, x, batch_size, func, kw):
         else:
             w = filter_matrix(m, func)
             n = w.shape[1]
+            mkw = kw
+            if crit.per_layer and isinstance(m, keras.layers.Layer):
+                mkw = {"key": m.name, **kw}
             if crit.kind == "pair":
-                a, b = crit.fn(w, **kw)
+                a, b = crit.fn(w, **mkw)
                 v = (_check_score(a, n, crit.name, func),
                      _check_score(b, n, crit.name, func))
             else:
-                v = _check_score(crit.fn(w, **kw), n, crit.name, func)
+                v = _check_score(crit.fn(w, **mkw), n, crit.name, func)
         if n0 is not None and n != n0:
             raise InvalidParameterError(
                 f"{func}(): group members have different numbers of filters "
@@ -486,15 +542,17 @@ def scores(layer_or_kernel, method="dscore", *, model=None, x=None,
         model, x, batch_size: for the data criteria (``apoz``,
             ``mean_activation``), and to resolve layer names.
         reduce: ``"sum"``, ``"mean"`` or ``"max"`` over group members.
-        **kw: passed to the criterion (``seed`` for ``random``).
+        **kw: passed to the criterion (``seed`` for ``random``); a keyword
+            the criterion does not take is refused.
 
     Returns:
         ``np.ndarray`` of shape ``(n,)``, float64.
 
     Raises:
         ValueError: for a selection-rule method without a score (``dstep``,
-            ``dstep_gm``: use :func:`select`), an unknown method, or a group
-            whose members differ in width.
+            ``dstep_gm``: use :func:`select`), an unknown method, a keyword
+            the criterion does not take, a data criterion without
+            ``model``/``x``, or a group whose members differ in width.
     """
     func = "scores"
     crit = get_criterion(method, func)
@@ -504,6 +562,7 @@ def scores(layer_or_kernel, method="dscore", *, model=None, x=None,
             "per-channel score; use tp.filters.select(layer, k, "
             f"method={crit.name!r}) instead.")
     check_choice(reduce, tuple(_REDUCE), "reduce", func)
+    crit.check_inputs(kw, model, x, func)
     members = _members(layer_or_kernel, model, func)
     vals, _ = _group_values(crit, members, model, x, batch_size, func, kw)
     if len(vals) == 1:
@@ -524,9 +583,13 @@ def select(layer_or_kernel, k, method="dscore", *, model=None, x=None,
             :func:`scores`).
         k: number of channels, ``0 <= k <= n``.
         method: criterion name or callable (see :func:`scores`).
+        model, x, batch_size, reduce, **kw: as for :func:`scores`.
 
     Returns:
         sorted ``np.ndarray`` of ``k`` int64 indices.
+
+    Raises:
+        ValueError: as :func:`scores`, and for ``k`` outside ``[0, n]``.
 
     Example:
         >>> W = np.array([[1.0, -1.0, 0.2, 0.5], [2.0, -0.5, 0.1, -0.3]])
@@ -536,6 +599,7 @@ def select(layer_or_kernel, k, method="dscore", *, model=None, x=None,
     func = "select"
     crit = get_criterion(method, func)
     check_choice(reduce, tuple(_REDUCE), "reduce", func)
+    crit.check_inputs(kw, model, x, func)
     members = _members(layer_or_kernel, model, func)
     vals, n = _group_values(crit, members, model, x, batch_size, func, kw)
     k = check_int(k, "k", func, min_value=0)

@@ -1,5 +1,6 @@
 """One-shot (parallel) filter pruning: rank on the original weights, then
-remove every selected channel in a single surgery rebuild (dscore.md §6)."""
+remove every selected channel in a single surgery rebuild
+(``docs/sections/filters.md``, "Parallel pruning")."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,25 +8,13 @@ import numbers
 
 import numpy as np
 
-from .._keras import check_model, keras
+from .._keras import check_model, compile_like, keras
 from ..errors import InvalidParameterError
 from .criteria import (filter_matrix, get_criterion, layer_by_name,
                        n_to_prune, select)
 
-__all__ = ["Unit", "prunable_units", "plan_channels", "prune"]
-
-_PRUNABLE = None
-
-
-def _prunable_types():
-    global _PRUNABLE
-    if _PRUNABLE is None:
-        L = keras.layers
-        _PRUNABLE = (L.Conv1D, L.Conv2D, L.Conv3D, L.Dense,
-                     L.DepthwiseConv2D, L.SeparableConv1D, L.SeparableConv2D,
-                     L.Conv1DTranspose, L.Conv2DTranspose)
-    return _PRUNABLE
-
+__all__ = ["Unit", "prunable_units", "plan_channels", "prune",
+           "apply_channels"]
 
 @dataclasses.dataclass(frozen=True)
 class Unit:
@@ -52,47 +41,10 @@ def _surgery():
     return surgery
 
 
-def _group_names(group):
-    members = getattr(group, "layers", None)
-    if members is None:
-        members = getattr(group, "members", None)
-    if members is None:
-        members = group
-    return [m if isinstance(m, str) else m.name for m in members]
-
-
-def _output_layers(model):
-    """Layers whose channels reach a model output through pass-through
-    layers only (removing them would change the output width)."""
-    types = _prunable_types()
-    out = set()
-    frontier = [t._keras_history.layer for t in model.outputs]
-    seen = set()
-    while frontier:
-        layer = frontier.pop()
-        if id(layer) in seen:
-            continue
-        seen.add(id(layer))
-        if isinstance(layer, types):
-            out.add(layer.name)
-            continue
-        for node in layer._inbound_nodes:
-            for t in node.keras_inputs:
-                frontier.append(t._keras_history.layer)
-    return out
-
-
 def _groups(model):
     """Surgery's dependency groups as (names, prunable, reaches_output)."""
-    try:
-        groups = _surgery().dependency_groups(model)
-    except (ImportError, AttributeError):
-        types = _prunable_types()
-        outputs = _output_layers(model)
-        return [((l.name,), True, l.name in outputs) for l in model.layers
-                if isinstance(l, types)]
-    return [(tuple(_group_names(g)), bool(getattr(g, "prunable", True)),
-             bool(getattr(g, "reaches_output", False))) for g in groups]
+    return [(tuple(g.layers), bool(g.prunable), bool(g.reaches_output))
+            for g in _surgery().dependency_groups(model)]
 
 
 def prunable_units(model, layers=None, groups=True, func="prunable_units"
@@ -196,6 +148,11 @@ def plan_channels(model, plan, method="dscore", *, x=None, batch_size=256,
 
     Returns:
         dict layer name -> sorted ``np.ndarray`` of channel indices.
+
+    Raises:
+        ValueError: for an unknown layer or a bad ratio/count, two entries
+            of one dependency group, a keyword the criterion does not take,
+            or a data criterion without ``x``.
     """
     func = "plan_channels"
     check_model(model, "model", func)
@@ -203,6 +160,7 @@ def plan_channels(model, plan, method="dscore", *, x=None, batch_size=256,
         raise TypeError(f"{func}(): 'plan' must be a dict layer name -> "
                         f"ratio or count; got {type(plan).__name__}.")
     crit = get_criterion(method, func)
+    crit.check_inputs(kw, model, x, func)
     groups_ = _groups(model)
     names = {l.name for l in model.layers} | {n for g in groups_
                                               for n in g[0]}
@@ -254,13 +212,17 @@ def prune(model, plan, method="dscore", *, x=None, batch_size=256, **kw
     Example:
         >>> small = tp.filters.prune(model, {"conv1": 0.5, "conv2": 16})
     """
-    channels = plan_channels(model, plan, method, x=x, batch_size=batch_size,
-                             **kw)
+    return apply_channels(model, plan_channels(
+        model, plan, method, x=x, batch_size=batch_size, **kw))
+
+
+def apply_channels(model, channels) -> keras.Model:
+    """Remove ``channels`` (layer name -> indices, as :func:`plan_channels`
+    returns them) in one surgery rebuild; an empty plan gives a copy. The
+    result is compiled like ``model`` when it was compiled."""
     if not channels:
-        from ..surgery.ops import copy_compile
         new = keras.models.clone_model(model)
         new.set_weights(model.get_weights())
-        copy_compile(model, new)
-        return new
+        return compile_like(new, model)
     return _surgery().prune_channels(
         model, {k: np.asarray(v) for k, v in channels.items()})

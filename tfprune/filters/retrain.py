@@ -1,21 +1,21 @@
-"""Brief retraining after pruning, with the D-Score recipe (dscore.md §9).
+"""Brief retraining after pruning, with the D-Score recipe
+(``docs/sections/filters.md``, "Retraining").
 
-Defaults follow the original code: SGD with momentum 0.9 and Nesterov, lr
-1e-3 with Keras' time-based decay ``lr / (1 + 5e-4 * iteration)`` (an LR
-decay, not a weight decay: L2 comes from the kernel regularisers, which the
-model keeps), 10 epochs, batch 64.
+Defaults follow the original code: SGD with momentum 0.9 and Nesterov,
+learning rate 1e-3 with Keras' time-based decay ``lr / (1 + 5e-4 *
+iteration)`` (a learning-rate decay, not a weight decay: L2 comes from the
+kernel regularisers, which the model keeps), 10 epochs, batch 64.
 """
 from __future__ import annotations
 
 from contextlib import nullcontext
 
-from .._keras import check_model, is_compiled, keras, tf
-from .._keras import compile_args as _compile_args
-from .._validate import check_float, check_int
+from .._keras import check_model, compile_like, is_compiled, keras, tf
+from .._validate import check_float, check_int, renamed
 from ..errors import InvalidParameterError
 from ..utils import ensure_device, set_seed
 
-__all__ = ["TimeDecay", "retrain", "compile_args", "augmenter"]
+__all__ = ["TimeDecay", "retrain", "augmenter"]
 
 
 @keras.saving.register_keras_serializable(package="tfprune")
@@ -46,20 +46,11 @@ class TimeDecay(keras.optimizers.schedules.LearningRateSchedule):
                 "decay": self.decay, "name": self.name}
 
 
-def compile_args(model) -> tuple:
-    """``(loss, metrics)`` the model was compiled with (fresh objects).
-
-    Returns ``(None, None)`` for a model that was never compiled.
-    """
-    args = _compile_args(model)
-    return args.get("loss"), args.get("metrics")
-
-
 def augmenter(seed=None, rotation=15.0, shift=0.1, flip=True):
     """The D-Score training augmentation as a Keras layer stack.
 
     Rotation ``rotation`` degrees, width/height shift ``shift``, horizontal
-    flip (dscore.md §8). Active only when called with ``training=True``.
+    flip. Active only when called with ``training=True``.
     """
     L = keras.layers
     steps = []
@@ -94,10 +85,40 @@ def _as_dataset(data, batch_size, shuffle, seed, aug, name, func,
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def retrain(model, data, epochs=10, batch_size=64, lr=1e-3, momentum=0.9,
-            nesterov=True, decay=5e-4, augment=False, validation_data=None,
-            loss=None, metrics=None, strategy=None, seed=0, callbacks=None,
-            verbose=0) -> keras.Model:
+def _augmentation(augment, seed, func):
+    """``augment`` as a callable ``(x, training=True)``, or ``None``."""
+    if augment is True:
+        return augmenter(seed=seed)
+    if augment is False or augment is None:
+        return None
+    if not callable(augment):
+        raise TypeError(f"{func}(): 'augment' must be True, False or a "
+                        f"callable; got {type(augment).__name__}.")
+    if isinstance(augment, keras.layers.Layer):
+        return augment
+    return lambda x, training=True: augment(x)
+
+
+def _compiled_copy(model, strategy, learning_rate, momentum, nesterov, decay,
+                   **overrides):
+    """A copy of ``model`` built in ``strategy``'s scope and compiled like it
+    with the recipe's SGD (``overrides``: loss and metrics, when given)."""
+    with (strategy.scope() if strategy is not None else nullcontext()):
+        new = keras.models.clone_model(model)
+        new.set_weights(model.get_weights())
+        opt = keras.optimizers.SGD(
+            learning_rate=(TimeDecay(learning_rate, decay) if decay
+                           else learning_rate),
+            momentum=momentum, nesterov=bool(nesterov))
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    return compile_like(new, model, strategy, optimizer=opt, **overrides)
+
+
+@renamed(lr="learning_rate")
+def retrain(model, data, epochs=10, batch_size=64, learning_rate=1e-3,
+            momentum=0.9, nesterov=True, decay=5e-4, augment=False,
+            validation_data=None, loss=None, metrics=None, strategy=None,
+            seed=0, callbacks=None, verbose=0) -> keras.Model:
     """Fine-tune a (pruned) model and return the retrained copy.
 
     The input model is not changed: a copy is built (inside ``strategy``'s
@@ -110,7 +131,8 @@ def retrain(model, data, epochs=10, batch_size=64, lr=1e-3, momentum=0.9,
         data: ``(x, y)`` arrays or a batched ``tf.data.Dataset``.
         epochs, batch_size: as in ``fit`` (``batch_size`` is ignored for a
             Dataset; it is the global batch under a strategy).
-        lr, momentum, nesterov: SGD settings.
+        learning_rate, momentum, nesterov: SGD settings
+            (``learning_rate`` was ``lr``, deprecated).
         decay: time-based LR decay per iteration (0 for a constant LR).
         augment: ``True`` for the D-Score image augmentation (rotation 15°,
             shift 0.1, horizontal flip), a callable/layer applied to each
@@ -136,7 +158,8 @@ def retrain(model, data, epochs=10, batch_size=64, lr=1e-3, momentum=0.9,
     ensure_device()
     epochs = check_int(epochs, "epochs", func, min_value=0)
     batch_size = check_int(batch_size, "batch_size", func, min_value=1)
-    lr = check_float(lr, "lr", func, min_value=0.0, min_inclusive=False)
+    learning_rate = check_float(learning_rate, "learning_rate", func,
+                                min_value=0.0, min_inclusive=False)
     momentum = check_float(momentum, "momentum", func, 0.0, 1.0,
                            max_inclusive=False)
     decay = check_float(decay, "decay", func, min_value=0.0)
@@ -151,33 +174,15 @@ def retrain(model, data, epochs=10, batch_size=64, lr=1e-3, momentum=0.9,
             "'loss' was given; compile it or pass loss=... (and metrics=...).")
     if seed is not None:
         set_seed(seed)
-    if augment is True:
-        aug = augmenter(seed=seed)
-    elif augment is False or augment is None:
-        aug = None
-    elif callable(augment):
-        aug = augment
-    else:
-        raise TypeError(f"{func}(): 'augment' must be True, False or a "
-                        f"callable; got {type(augment).__name__}.")
-    if aug is not None and not isinstance(aug, keras.layers.Layer):
-        user_aug = aug
-        aug = lambda x, training=True: user_aug(x)  # noqa: E731
+    aug = _augmentation(augment, seed, func)
     train = _as_dataset(data, batch_size, True, seed, aug, "data", func,
                         model)
     val = None
     if validation_data is not None:
         val = _as_dataset(validation_data, batch_size, False, seed, None,
-                          "validation_data", func)
-    with (strategy.scope() if strategy is not None else nullcontext()):
-        new = keras.models.clone_model(model)
-        new.set_weights(model.get_weights())
-        opt = keras.optimizers.SGD(
-            learning_rate=TimeDecay(lr, decay) if decay else lr,
-            momentum=momentum, nesterov=bool(nesterov))
-        c_loss, c_metrics = compile_args(model)
-        new.compile(optimizer=opt, loss=c_loss if loss is None else loss,
-                    metrics=c_metrics if metrics is None else metrics)
+                          "validation_data", func, model)
+    new = _compiled_copy(model, strategy, learning_rate, momentum, nesterov,
+                         decay, loss=loss, metrics=metrics)
     if epochs == 0:
         return new
     fit_kw = dict(epochs=epochs, verbose=verbose, callbacks=callbacks,

@@ -1,7 +1,8 @@
 """Masked evaluation of a Keras graph: zero channels without rebuilding.
 
-Used by the sensitivity sweep. For one pruning unit (a layer or a dependency
-group) the graph is split into
+The engine of the sensitivity sweep (``tfprune.sensitivity``), which owns
+it. For one pruning unit (a layer or a dependency group) the graph is split
+into
 
 * a *prefix*: every node whose value does not depend on the zeroed channels,
   run once per unit (its results, the *frontier* tensors, are cached when
@@ -28,7 +29,7 @@ import functools
 import numpy as np
 
 from .._keras import keras, tf
-from .criteria import layer_by_name
+from ..filters.criteria import layer_by_name
 
 __all__ = ["as_functional", "MaskedUnit", "ZERO_AT_ZERO"]
 
@@ -113,6 +114,17 @@ def _channel_axis(layer, rank):
     return 1 if fmt == "channels_first" and rank > 2 else rank - 1
 
 
+def _frontier(changed, out_ids):
+    """Tensor ids the ``changed`` nodes read but do not produce, and the
+    outputs they do not produce, in order."""
+    produced = {i for n in changed for i in n.flat_output_ids}
+    need = []
+    for i in [i for n in changed for i in n.flat_input_ids] + list(out_ids):
+        if i not in produced and i not in need:
+            need.append(i)
+    return need
+
+
 class MaskedUnit:
     """Evaluate ``work`` (a private functional model) with channels of one
     unit zeroed, for many channel sets, with one trace.
@@ -171,17 +183,8 @@ class MaskedUnit:
         changed_ids = {id(n) for n in changed}
         self.prefix_nodes = [n for n in nodes if id(n) not in changed_ids]
         self.suffix_nodes = changed
-        produced = {i for n in changed for i in n.flat_output_ids}
-        need = []
-        for n in changed:
-            for i in n.flat_input_ids:
-                if i not in produced and i not in need:
-                    need.append(i)
         self.out_ids = [str(id(t)) for t in work.outputs]
-        for i in self.out_ids:
-            if i not in produced and i not in need:
-                need.append(i)
-        self.frontier_ids = need
+        self.frontier_ids = need = _frontier(changed, self.out_ids)
         self.in_ids = [str(id(t)) for t in work.inputs]
         by_id = {}
         for n in nodes:
