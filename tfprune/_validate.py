@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -17,7 +18,7 @@ from .errors import InvalidParameterError
 __all__ = ["check_int", "check_float", "check_choice", "check_fraction",
            "check_increasing_fractions", "check_type", "check_xy",
            "check_finite", "check_input_fits", "check_targets",
-           "check_dataset"]
+           "check_dataset", "renamed", "check_no_kwargs"]
 
 
 def _fail(func, name, what, value, fix=""):
@@ -294,3 +295,42 @@ def check_dataset(data, name="data", func=None, model=None, allow_none=False):
         elif _dataset_targets(data) is not None:
             check_targets(model, _dataset_targets(data), f"{name} y", func)
     return out
+
+
+def renamed(kwargs: dict, old: str, new: str, value, func, default=None):
+    """Accept the deprecated keyword ``old`` of ``func`` for one release.
+
+    ``kwargs`` is the ``**kwargs`` dict ``func`` received; ``old`` is popped
+    from it with a ``DeprecationWarning`` naming ``new``, and its value is
+    returned. Otherwise ``value`` (what the caller passed as ``new``) is
+    returned. ``default`` is ``new``'s default: a ``value`` other than it
+    means the caller gave both spellings.
+
+    Raises:
+        InvalidParameterError: both ``old`` and ``new`` were given.
+    """
+    if old not in kwargs:
+        return value
+    old_value = kwargs.pop(old)
+    where = f"{func}(): " if func else ""
+    try:
+        same = value is default or bool(value == default)
+    except (TypeError, ValueError):      # arrays and other odd values
+        same = False
+    if not same:
+        raise InvalidParameterError(
+            f"{where}got both '{new}' and its old name '{old}'; pass only "
+            f"'{new}'.")
+    warnings.warn(f"{where}'{old}' is deprecated and will be removed in the "
+                  f"next release; use '{new}'.", DeprecationWarning,
+                  stacklevel=3)
+    return old_value
+
+
+def check_no_kwargs(kwargs: dict, func) -> None:
+    """``TypeError`` for keywords left after :func:`renamed`, as Python
+    raises for an unknown keyword argument."""
+    if kwargs:
+        name = sorted(kwargs)[0]
+        raise TypeError(f"{func}() got an unexpected keyword argument "
+                        f"{name!r}")

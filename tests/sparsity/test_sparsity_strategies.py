@@ -1,5 +1,8 @@
 """Strategies on real data: penguins comparison, digits lottery ticket."""
+import dataclasses
+
 import numpy as np
+import pandas as pd
 import pytest
 
 import tfprune as tp
@@ -24,15 +27,17 @@ def test_compare_strategies_penguins_same_init():
         return m
 
     init = [w.copy() for w in tp.models.penguin_mlp(seed=0).get_weights()]
-    df = sp.compare_strategies(build, p, seeds=[0, 1], epochs=9,
-                               progress=False)
+    res = sp.compare_strategies(build, p, seeds=[0, 1], epochs=9,
+                                progress=False)
+    df = res.summary
     assert list(df["strategy"]) == list(sp.strategies.STRATEGIES)
     for col in ("test_loss_mean", "test_loss_std", "test_accuracy_mean",
                 "test_accuracy_std"):
         assert np.isfinite(df[col]).all()
     assert (df["n_seeds"] == 2).all()
-    runs = df.attrs["runs"]
+    runs = res.runs
     assert len(runs) == 8
+    pd.testing.assert_frame_equal(res.to_frame(), runs)
     sparsity = dict(zip(df["strategy"], df["sparsity_mean"]))
     assert sparsity["unpruned"] == 0
     assert sparsity["one_shot"] == sparsity["lottery_ticket"] == 54 / 180
@@ -42,11 +47,18 @@ def test_compare_strategies_penguins_same_init():
         np.testing.assert_array_equal(a, b)
     mean = runs.groupby("strategy")["test_accuracy"].mean()
     assert mean["unpruned"] == pytest.approx(df.loc[0, "test_accuracy_mean"])
-    curves = df.attrs["curves"]
+    curves = res.curves
     assert set(curves["strategy"]) == {"unpruned", "lottery_ticket",
                                        "dynamic"}
-    fig = tp.plots.plot_strategy_curves(curves)
+    fig = tp.plots.plot_strategy_curves(res)
     assert fig.axes
+    assert tp.plots.plot_strategy_summary(res).axes
+    # B3: a plain summary, so two comparisons concatenate.
+    assert not df.attrs
+    both = pd.concat([df, df], ignore_index=True)
+    assert len(both) == 2 * len(df)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        res.summary = df
 
 
 def test_lottery_ticket_lenet_digits_small():

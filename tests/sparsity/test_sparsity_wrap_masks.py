@@ -34,7 +34,8 @@ def test_wrap_strip_copies_and_keeps_outputs():
 
 def test_tp_models_pruning_wrapped_uses_wrap():
     m = digits_mlp()
-    pm = tp.models.pruning_wrapped(m, sparsity=0.3, output_rate=0.5)
+    with pytest.warns(DeprecationWarning, match="tp.sparsity.wrap"):
+        pm = tp.models.pruning_wrapped(m, sparsity=0.3, output_rate=0.5)
     scales = {w.layer.name: w.pruning_schedule.scale
               for w in pm.layers if hasattr(w, "pruning_schedule")}
     assert scales == {"hidden_1": 1.0, "output": 0.5}
@@ -153,9 +154,9 @@ def test_prune_bias_survives_save_and_load(tmp_path, ext):
     x, y = digits_splits().train
     model = digits_mlp(seed=3)
     w = tp.sparsity.wrap(model, 0.5, prune_bias=True, begin_step=1)
-    import tensorflow_model_optimization as tfmot
+    from tfprune._tfmot import UpdatePruningStep
     w.fit(x[:256], y[:256], epochs=1, batch_size=64, verbose=0,
-          callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
+          callbacks=[UpdatePruningStep()])
     biases = [la.layer.bias.numpy() * la.pruning_vars[1][1].numpy()
               for la in _wrappers(w)]
     assert all(np.mean(b == 0) >= 0.4 for b in biases)

@@ -14,10 +14,8 @@ asking the schedule, so the first training step is step 1.
 from __future__ import annotations
 
 from .._keras import keras, tf
+from .._tfmot import PruningSchedule
 from .._validate import check_float, check_increasing_fractions, check_int
-
-from tensorflow_model_optimization.python.core.sparsity.keras import (
-    pruning_schedule as _tfmot_schedule)
 
 __all__ = ["LevelSparsity", "MOTH_LEVELS", "check_levels",
            "remaining_after"]
@@ -46,7 +44,7 @@ def remaining_after(fraction: float, events: int) -> float:
 
 
 @keras.utils.register_keras_serializable(package="tfprune")
-class LevelSparsity(_tfmot_schedule.PruningSchedule):
+class LevelSparsity(PruningSchedule):
     """A tfmot pruning schedule whose level can change during training.
 
     The mask is recomputed (by tfmot, by magnitude, layer-wise) at
