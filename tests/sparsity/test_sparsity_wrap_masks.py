@@ -177,3 +177,18 @@ def test_prune_bias_survives_save_and_load(tmp_path, ext):
                                w.predict(x[:32], verbose=0), atol=1e-6)
     plain = tp.sparsity.strip(back, compile=False)
     assert np.mean(plain.layers[-1].bias.numpy() == 0) >= 0.4
+
+
+def test_wrap_and_strip_do_not_share_the_callers_metric_objects():
+    x, y = digits_splits().train
+    metric = keras.metrics.SparseCategoricalAccuracy()
+    m = tp.models.mlp(64, (8,), 10, seed=0)
+    m.compile("adam", keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True), metrics=[metric])
+    for copy in (sp.wrap(m), sp.strip(sp.wrap(m))):
+        callbacks = ([tp.sparsity.DynamicPruning(0.1, epochs=[])]
+                     if sp.is_wrapped(copy) else [])
+        copy.fit(x[:128], y[:128], epochs=1, batch_size=64, verbose=0,
+                 callbacks=callbacks)
+        assert "sparse_categorical_accuracy" in copy.metrics_names
+    assert float(metric.count.numpy()) == 0.0     # the caller's, untouched

@@ -46,29 +46,29 @@ def register(sub):
     p.set_defaults(func=run, flags={
         "one_shot_fraction": "--one-shot", "dynamic_fraction": "--dynamic",
         "dynamic_at": "--at", "data": "--dataset",
-        "build_fn.kwargs.dataset": "--dataset",
+        "build_fn.kwargs.dataset_name": "--dataset",
         "build_fn.kwargs.tanh": "--tanh",
-        "compile_fn.kwargs.dataset": "--dataset",
+        "compile_fn.kwargs.dataset_name": "--dataset",
         "compile_fn.kwargs.learning_rate": "--learning-rate"})
 
 
-def build_model(seed, dataset="penguins", tanh=False):
-    """The network of ``dataset`` with its seeded initial weights."""
+def build_model(seed, dataset_name="penguins", tanh=False):
+    """The network of ``dataset_name`` with its seeded initial weights."""
     import tfprune as tp
-    if dataset == "penguins":
+    if dataset_name == "penguins":
         return tp.models.penguin_mlp(seed=seed,
                                      output_activation="tanh" if tanh
                                      else None)
     return tp.models.lenet_300_100(input_dim=64, seed=seed)
 
 
-def compile_model(model, dataset="penguins", learning_rate=1e-4):
+def compile_model(model, dataset_name="penguins", learning_rate=1e-4):
     """Adam, cross-entropy on logits (one-hot for penguins, class indices
     for digits), accuracy."""
     import tfprune as tp
     losses = tp.keras.losses
     loss = (losses.CategoricalCrossentropy(from_logits=True)
-            if dataset == "penguins" else
+            if dataset_name == "penguins" else
             losses.SparseCategoricalCrossentropy(from_logits=True))
     model.compile(tp.keras.optimizers.Adam(learning_rate), loss,
                   metrics=["accuracy"])
@@ -114,13 +114,14 @@ def run(args) -> int:
     data = (tp.data.load_penguins(seed=0) if args.dataset == "penguins"
             else tp.data.load_digits(seed=0))
     result = tp.sparsity.compare_strategies(
-        functools.partial(build_model, dataset=args.dataset,
+        functools.partial(build_model, dataset_name=args.dataset,
                           tanh=args.tanh),
         data, seeds=range(args.seeds), epochs=args.epochs,
         batch_size=args.batch_size, one_shot_fraction=args.one_shot,
         dynamic_fraction=args.dynamic, dynamic_at=tuple(args.at),
         scope=args.scope,
-        compile_fn=functools.partial(compile_model, dataset=args.dataset,
+        compile_fn=functools.partial(compile_model,
+                                     dataset_name=args.dataset,
                                      learning_rate=args.learning_rate),
         log_every=args.log_every,
         run_dir=None if out is None else out / "run",

@@ -339,6 +339,7 @@ class SequentialPruning(keras.callbacks.Callback):
         if unit is not None:
             self.set_state(self._store.state(unit))
             set_layer_weights(self.model, self._store.weights(unit))
+            self._store.export(self.history)
 
     def _ramp_steps(self):
         if not self.ramp_epochs:

@@ -4,8 +4,8 @@ One commit record per finished level ``i`` (see :mod:`tfprune._runstate`):
 the level's stripped weights in ``level_XX.npz`` and, in the record itself,
 the ``SequentialPruning`` state after that level (its history rows and
 counters). Weights and state of a resumed run therefore always come from the
-same level. ``history.csv`` is an export, rewritten after every commit and
-never read back.
+same level. ``history.csv`` is an export, rewritten after every commit and on
+resume, and never read back.
 """
 from __future__ import annotations
 
@@ -42,6 +42,11 @@ class LevelStore:
         atomic_save_npz(self.rd.file(name),
                         **{f"w{j:03d}": w for j, w in enumerate(weights)})
         self.rd.commit(i, files=[name], state={"callback": state})
+        self.export(history)
+
+    def export(self, history) -> None:
+        """(Re)write ``history.csv`` (also on resume: a run killed between a
+        record and its export leaves an older one)."""
         atomic_write_csv(self.rd.file("history.csv"), history)
 
     def state(self, unit: Unit) -> dict:
