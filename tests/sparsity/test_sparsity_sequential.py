@@ -174,3 +174,27 @@ def test_prune_moth_controller_small_run_and_threshold(tmp_path):
     pd.testing.assert_frame_equal(again.history, res.history)
     with pytest.raises(ResumeMismatchError, match="learning_rate"):
         sp.prune_moth_controller(ds, learning_rate=1e-2, **kw)
+
+
+def test_refused_options_leave_no_run_folder_behind(tmp_path):
+    """Options that only the model can check (layer names) are checked
+    before the run folder is written, so the corrected call can use it."""
+    d = digits_splits()
+    with pytest.raises(InvalidParameterError, match="nope"):
+        sp.sequential_prune(digits_mlp(), d.train, d.val, [0.5],
+                            layers=["nope"], run_dir=tmp_path / "a",
+                            progress=False)
+    with pytest.raises(InvalidParameterError, match="nope"):
+        sp.sequential_prune(digits_mlp(), d.train, d.val, [0.5],
+                            method="manual", layers=["nope"],
+                            run_dir=tmp_path / "b", progress=False)
+    ds = _moth_data()
+    with pytest.raises(InvalidParameterError, match="layer_rates"):
+        sp.prune_moth_controller(ds, hidden=(8,), layer_rates={"nope": 0.5},
+                                 run_dir=tmp_path / "c", progress=False)
+    x = ds.val[0].copy()
+    x[1, 1] = np.nan
+    with pytest.raises(InvalidParameterError, match="'dataset.val x'"):
+        sp.prune_moth_controller(ds._replace(val=(x, ds.val[1])),
+                                 hidden=(8,), run_dir=tmp_path / "d")
+    assert not any(tmp_path.iterdir())

@@ -206,9 +206,10 @@ def _prune_flat(arrays, masks, fraction):
 
 
 def percentile_masks(values, masks, level) -> dict:
-    """The original code's "manual" rule (moth.md §5): zero every entry that
-    lies between the array's (50 - q)th and (50 + q)th percentiles, q = 50 *
-    level (a window centred on the median), AND the old mask."""
+    """The original code's "manual" rule (``docs/sections/sparsity.md``,
+    Methods): zero every entry that lies between the array's (50 - q)th
+    and (50 + q)th percentiles, q = 50 * level (a window centred on the
+    median), AND the old mask."""
     q = 100.0 * level / 2.0
     new = {}
     for name, arrays in values.items():

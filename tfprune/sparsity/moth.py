@@ -13,12 +13,12 @@ import pandas as pd
 
 from .._keras import keras
 from .._runstate import fingerprint
-from .._validate import (check_float, check_int, check_no_kwargs, check_type,
-                         renamed)
+from .._validate import (check_dataset, check_float, check_int,
+                         check_no_kwargs, check_type, renamed)
 from .config import Config
 from .schedules import MOTH_LEVELS, check_levels
 from .sequential import (SequentialConfig, SequentialResult, find_sparsest,
-                         sequential_prune)
+                         sequential_prune, working_model)
 
 __all__ = ["prune_moth_controller", "MothPruningResult", "MothConfig"]
 
@@ -174,12 +174,16 @@ def prune_moth_controller(dataset, hidden=(400, 400, 400, 16),
                             min_inclusive=False)
     t0 = time.perf_counter()
     x, y = dataset.train
-    if run_dir is not None:
-        cfg.open(run_dir, func, dataset=fingerprint(
-            [dataset.train, dataset.val], "dataset", func))
     model = moth_controller(hidden=cfg.hidden, inputs=x.shape[1],
                             outputs=y.shape[1], seed=cfg.seed)
     model.compile(keras.optimizers.Adam(cfg.learning_rate), "mse")
+    for name in ("train", "val"):          # before the folder is written
+        check_dataset(getattr(dataset, name), f"dataset.{name}", func,
+                      model=model)
+    if run_dir is not None:
+        working_model(model, cfg.levels(), func=func)  # layer options
+        cfg.open(run_dir, func, dataset=fingerprint(
+            [dataset.train, dataset.val], "dataset", func))
     res = sequential_prune(
         model, dataset.train, dataset.val, [0.0] + list(cfg.sparsities),
         max_epochs=cfg.max_epochs, patience=cfg.patience,

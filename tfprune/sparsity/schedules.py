@@ -20,7 +20,7 @@ from .._validate import check_float, check_increasing_fractions, check_int
 __all__ = ["LevelSparsity", "MOTH_LEVELS", "check_levels",
            "remaining_after"]
 
-#: The 17 sequential levels of the moth study (moth.md §4).
+#: The 17 sequential levels of the moth study (``docs/sections/sparsity.md``).
 MOTH_LEVELS = (0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 0.90,
                0.91, 0.92, 0.93, 0.94, 0.95, 0.96, 0.97, 0.98)
 

@@ -205,8 +205,17 @@ def _scope(strategy):
         contextlib.nullcontext()
 
 
-def _working_model(model, cfg, strategy):
-    """A copy of ``model`` to train: wrapped for tfmot, compiled like it."""
+def working_model(model, cfg, strategy=None, func="sequential_prune"):
+    """A copy of ``model`` to train: wrapped for tfmot, compiled like it.
+    Checks ``cfg``'s layer choices against the model (before any run
+    folder is opened)."""
+    if cfg.method == "manual" and cfg.layers is not None:
+        names = [la.name for la in model.layers]
+        for name in cfg.layers:
+            if name not in names:
+                raise InvalidParameterError(
+                    f"{func}(): 'layers' names {name!r}, which is not a "
+                    f"layer of model '{model.name}'; its layers are {names}.")
     with _scope(strategy):
         base = keras.models.clone_model(model)
         base.set_weights(model.get_weights())
@@ -329,8 +338,8 @@ def sequential_prune(model, train, val, sparsities, max_epochs=500,
     train = check_dataset(train, "train", func, model=model)
     val = check_dataset(val, "val", func, model=model)
     ensure_device()
+    work = working_model(model, cfg, strategy, func)
     store = _open_store(run_dir, cfg, model, train, val, func)
-    work = _working_model(model, cfg, strategy)
     cb = cfg.callback(store, train)
     cb.resume(work)
     extra = list(callbacks or [])
@@ -348,8 +357,9 @@ def sequential_prune(model, train, val, sparsities, max_epochs=500,
 def find_sparsest(history, threshold=1e-3, column="train_loss"):
     """The most pruned level whose ``column`` is at most ``threshold``.
 
-    The moth study's rule (moth.md §7): the LAST level with loss <=
-    threshold, even when the loss curve is not monotone.
+    The moth study's rule (``docs/sections/sparsity.md``, Methods): the
+    LAST level with loss <= threshold, even when the loss curve is not
+    monotone.
 
     Args:
         history: a history DataFrame (or a ``SequentialResult``).
