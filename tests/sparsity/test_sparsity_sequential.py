@@ -33,6 +33,7 @@ def _run(run_dir=None, callbacks=None, levels=(0.5, 0.75), **kw):
                                callbacks=callbacks, progress=False, **kw)
 
 
+@pytest.mark.slow
 def test_resume_after_kill_gives_identical_history(tmp_path):
     full = _run()
     with pytest.raises(KeyboardInterrupt):

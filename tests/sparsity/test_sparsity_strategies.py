@@ -14,6 +14,7 @@ keras = tp.keras
 sp = tp.sparsity
 
 
+@pytest.mark.slow
 def test_compare_strategies_penguins_same_init():
     p = penguins()
     built = []
@@ -61,6 +62,7 @@ def test_compare_strategies_penguins_same_init():
         res.summary = df
 
 
+@pytest.mark.slow
 def test_lottery_ticket_lenet_digits_small():
     d = digits_splits()
     m = tp.models.lenet_300_100(input_dim=64, seed=0)
@@ -85,6 +87,7 @@ def test_lottery_ticket_lenet_digits_small():
                           output_rate=0.5)
 
 
+@pytest.mark.slow
 def test_lottery_random_reinit_control_keeps_the_tickets_masks():
     """reinit=True trains each round's *ticket mask* from fresh weights
     (Frankle & Carbin's control); the tickets are still found by rewinding."""
