@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     print(f"data: {args.n:,} flights -> train {len(ds.train[0]):,} / val "
           f"{len(ds.val[0]):,} ({t_data:.0f} s)")
     res = tp.sparsity.prune_moth_controller(
-        ds, levels=levels, max_epochs=args.max_epochs,
+        ds, sparsities=levels, max_epochs=args.max_epochs,
         patience=args.patience, batch_size=args.batch_size,
         threshold=args.threshold, seed=args.seed, run_dir=args.run_dir,
         progress=not args.quiet)

@@ -19,7 +19,7 @@ from .errors import InvalidParameterError
 __all__ = ["check_int", "check_float", "check_choice", "check_fraction",
            "check_increasing_fractions", "check_type", "check_xy",
            "check_finite", "check_input_fits", "check_targets",
-           "check_dataset", "renamed"]
+           "check_dataset", "renamed", "check_no_kwargs"]
 
 
 def _fail(func, name, what, value, fix=""):
@@ -308,6 +308,8 @@ def renamed(**old_to_new):
         ... def retrain(model, learning_rate=1e-3): ...
     """
     def wrap(fn):
+        name = fn.__qualname__.removesuffix(".__init__")
+
         @functools.wraps(fn)
         def inner(*args, **kwargs):
             for old, new in old_to_new.items():
@@ -315,13 +317,22 @@ def renamed(**old_to_new):
                     continue
                 if new in kwargs:
                     raise InvalidParameterError(
-                        f"{fn.__name__}(): give '{new}' only; '{old}' is "
+                        f"{name}(): give '{new}' only; '{old}' is "
                         f"its old name (deprecated).")
                 warnings.warn(
-                    f"{fn.__name__}(): '{old}' is deprecated and will be "
+                    f"{name}(): '{old}' is deprecated and will be "
                     f"removed in the next release; use '{new}'.",
                     DeprecationWarning, stacklevel=2)
                 kwargs[new] = kwargs.pop(old)
             return fn(*args, **kwargs)
         return inner
     return wrap
+
+
+def check_no_kwargs(kwargs: dict, func) -> None:
+    """``TypeError`` for keywords left after :func:`renamed`, as Python
+    raises for an unknown keyword argument."""
+    if kwargs:
+        name = sorted(kwargs)[0]
+        raise TypeError(f"{func}() got an unexpected keyword argument "
+                        f"{name!r}")

@@ -157,7 +157,7 @@ def demo_strategies(out: Path, seed: int = 0, progress: bool = True,
     table = tp.sparsity.compare_strategies(
         lambda s: tp.models.penguin_mlp(seed=s), data,
         seeds=range(seed, seed + seeds), epochs=epochs, compile_fn=compile_fn,
-        log_every=log_every, run_dir=out / "run", progress=progress)
+        log_every=log_every, run_dir=out / "run", progress=progress).summary
     atomic_write_csv(out / "strategies.csv", table)
     fig = _save_fig(tp.plots.plot_strategy_summary(table),
                     out / "strategies.png")

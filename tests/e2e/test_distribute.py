@@ -46,3 +46,23 @@ def test_metric_objects_under_mirrored_strategy(two_cpu_strategy):
                              strategy=two_cpu_strategy)
     assert new.metrics_names[-1] == "sparse_categorical_accuracy"
     assert new.compiled_metrics is not cnn.compiled_metrics
+
+
+def test_strategies_with_metric_objects_under_mirrored_strategy(
+        two_cpu_strategy):
+    """dynamic and lottery_ticket build their copies and compile state
+    inside the strategy's scope, so Metric objects train there too."""
+    data = tp.data.load_penguins(seed=0)
+    model = tp.models.penguin_mlp(seed=3)
+    model.compile(tp.keras.optimizers.Adam(1e-2),
+                  tp.keras.losses.CategoricalCrossentropy(from_logits=True),
+                  metrics=[tp.keras.metrics.CategoricalAccuracy()])
+    dyn = tp.sparsity.dynamic(model, data.train, data.val, epochs=6,
+                              strategy=two_cpu_strategy, test=data.test)
+    assert dyn.sparsity == 56 / 180
+    assert 0.0 <= dyn.metrics["test_categorical_accuracy"] <= 1.0
+    lt = tp.sparsity.lottery_ticket(model, data.train, data.val, rounds=1,
+                                    epochs=2, strategy=two_cpu_strategy,
+                                    test=data.test, progress=False)
+    assert list(lt.history["round"]) == [0, 1]
+    assert "val_categorical_accuracy" in lt.history.columns

@@ -101,10 +101,10 @@ def test_bad_arguments_raise(call, error):
         call()
 
 
-def test_pruning_wrapped_adds_tfmot_wrappers():
-    pytest.importorskip("tfprune.sparsity.wrap")
+def test_pruning_wrapped_is_a_deprecated_alias_of_wrap():
     base = tp.models.penguin_mlp(seed=0)
-    wrapped = tp.models.pruning_wrapped(base, sparsity=0.5)
+    with pytest.warns(DeprecationWarning, match="tp.sparsity.wrap"):
+        wrapped = tp.models.pruning_wrapped(base, sparsity=0.5)
     assert wrapped is not base
     kinds = {type(lay).__name__ for lay in wrapped.layers}
     assert "PruneLowMagnitude" in kinds

@@ -75,9 +75,8 @@ def test_state_roundtrip_and_reload_resume(tmp_path):
     (tmp_path / "cb.json").write_text(json.dumps(cb.get_config()))
     # ... and the wrapped model itself, which reloads with its schedules.
     pm.save(tmp_path / "wrapped.h5")
-    from tensorflow_model_optimization.python.core.sparsity.keras import (
-        prune)
-    with prune.prune_scope():
+    from tfprune._tfmot import prune_scope
+    with prune_scope():
         again = keras.models.load_model(tmp_path / "wrapped.h5")
     assert isinstance(again.layers[1].pruning_schedule, sp.LevelSparsity)
     # Later: reload, wrap, restore the callback and go on with level 1.
@@ -153,9 +152,8 @@ def test_callbacks_need_wrapped_model_with_level_schedule():
     plain = digits_mlp()
     with pytest.raises(InvalidParameterError, match="tp.sparsity.wrap"):
         _fit_with(plain, sp.SequentialPruning(LEVELS), epochs=1)
-    from tensorflow_model_optimization.python.core.sparsity.keras import (
-        pruning_schedule)
-    pm = sp.wrap(plain, schedule=pruning_schedule.ConstantSparsity(0.5, 0))
+    from tfprune._tfmot import ConstantSparsity
+    pm = sp.wrap(plain, schedule=ConstantSparsity(0.5, 0))
     pm.compile("adam", keras.losses.SparseCategoricalCrossentropy(
         from_logits=True))
     with pytest.raises(InvalidParameterError,

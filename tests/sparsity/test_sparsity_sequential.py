@@ -33,6 +33,7 @@ def _run(run_dir=None, callbacks=None, levels=(0.5, 0.75), **kw):
                                callbacks=callbacks, progress=False, **kw)
 
 
+@pytest.mark.slow
 def test_resume_after_kill_gives_identical_history(tmp_path):
     full = _run()
     with pytest.raises(KeyboardInterrupt):
@@ -110,3 +111,91 @@ def test_find_sparsest_rule():
         sp.find_sparsest(h, 1e-3, column="val_loss")
     fig = tp.plots.plot_loss_vs_sparsity(h, threshold=1e-3)
     assert fig.axes and fig.axes[0].get_yscale() == "log"
+
+
+@pytest.mark.parametrize("where", ["train x", "val y"])
+def test_sequential_prune_refuses_non_finite_data(where, tmp_path):
+    """Regression: NaN data used to train to the end and be reported as a
+    result; it is refused before any work, naming the array and row."""
+    d = digits_splits()
+    train = [a.astype("float32") for a in d.train]
+    val = [a.astype("float32") for a in d.val]
+    split, part = where.split()
+    arrays = train if split == "train" else val
+    arrays[0 if part == "x" else 1][3] = np.nan
+    with pytest.raises(InvalidParameterError,
+                       match=f"'{where}' holds .* non-finite.*row 3"):
+        sp.sequential_prune(digits_mlp(), tuple(train), tuple(val), [0.5],
+                            run_dir=tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()     # refused before the folder
+
+
+def _moth_data():
+    return tp.data.moth.make_dataset(200, seed=0)
+
+
+def test_prune_moth_controller_validates_before_training(tmp_path):
+    ds = _moth_data()
+    # Regression: a negative learning rate trained by gradient ascent.
+    with pytest.raises(InvalidParameterError, match="learning_rate"):
+        sp.prune_moth_controller(ds, learning_rate=-1.0, run_dir=tmp_path)
+    with pytest.raises(InvalidParameterError, match="schedule"):
+        sp.prune_moth_controller(ds, schedule="cosine", run_dir=tmp_path)
+    with pytest.raises(InvalidParameterError, match=r"hidden\[1\]"):
+        sp.prune_moth_controller(ds, hidden=(8, 0), run_dir=tmp_path)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'nope'"):
+        sp.prune_moth_controller(ds, nope=1)
+    assert not any(tmp_path.iterdir())        # nothing written
+
+
+def test_prune_moth_controller_old_argument_names():
+    ds = _moth_data()
+    with pytest.warns(DeprecationWarning, match="'lr' is deprecated.*"
+                      "'learning_rate'"):
+        with pytest.raises(InvalidParameterError, match="learning_rate"):
+            sp.prune_moth_controller(ds, lr=0.0)
+    with pytest.warns(DeprecationWarning, match="'levels'.*'sparsities'"):
+        with pytest.raises(InvalidParameterError, match="sparsities"):
+            sp.prune_moth_controller(ds, levels=[0.5, 0.4])
+    with pytest.raises(InvalidParameterError, match="both 'learning_rate'"):
+        sp.prune_moth_controller(ds, lr=1e-3, learning_rate=1e-2)
+
+
+def test_prune_moth_controller_small_run_and_threshold(tmp_path):
+    ds = _moth_data()
+    kw = dict(hidden=(8,), sparsities=[0.5], max_epochs=2, seed=1,
+              run_dir=tmp_path, progress=False)
+    res = sp.prune_moth_controller(ds, threshold=10.0, **kw)
+    assert list(res.to_frame()["sparsity"]) == [0.0, 0.5]
+    assert res.sparsest["sparsity"] == 0.5
+    assert (tmp_path / "levels" / "units" / "000001.json").exists()
+    # The threshold is not part of the run: a rerun reuses the levels.
+    again = sp.prune_moth_controller(ds, threshold=1e-12, **kw)
+    assert again.sparsest is None and again.sparsest_model() is None
+    pd.testing.assert_frame_equal(again.history, res.history)
+    with pytest.raises(ResumeMismatchError, match="learning_rate"):
+        sp.prune_moth_controller(ds, learning_rate=1e-2, **kw)
+
+
+def test_refused_options_leave_no_run_folder_behind(tmp_path):
+    """Options that only the model can check (layer names) are checked
+    before the run folder is written, so the corrected call can use it."""
+    d = digits_splits()
+    with pytest.raises(InvalidParameterError, match="nope"):
+        sp.sequential_prune(digits_mlp(), d.train, d.val, [0.5],
+                            layers=["nope"], run_dir=tmp_path / "a",
+                            progress=False)
+    with pytest.raises(InvalidParameterError, match="nope"):
+        sp.sequential_prune(digits_mlp(), d.train, d.val, [0.5],
+                            method="manual", layers=["nope"],
+                            run_dir=tmp_path / "b", progress=False)
+    ds = _moth_data()
+    with pytest.raises(InvalidParameterError, match="layer_rates"):
+        sp.prune_moth_controller(ds, hidden=(8,), layer_rates={"nope": 0.5},
+                                 run_dir=tmp_path / "c", progress=False)
+    x = ds.val[0].copy()
+    x[1, 1] = np.nan
+    with pytest.raises(InvalidParameterError, match="'dataset.val x'"):
+        sp.prune_moth_controller(ds._replace(val=(x, ds.val[1])),
+                                 hidden=(8,), run_dir=tmp_path / "d")
+    assert not any(tmp_path.iterdir())

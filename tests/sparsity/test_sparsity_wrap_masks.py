@@ -34,7 +34,8 @@ def test_wrap_strip_copies_and_keeps_outputs():
 
 def test_tp_models_pruning_wrapped_uses_wrap():
     m = digits_mlp()
-    pm = tp.models.pruning_wrapped(m, sparsity=0.3, output_rate=0.5)
+    with pytest.warns(DeprecationWarning, match="tp.sparsity.wrap"):
+        pm = tp.models.pruning_wrapped(m, sparsity=0.3, output_rate=0.5)
     scales = {w.layer.name: w.pruning_schedule.scale
               for w in pm.layers if hasattr(w, "pruning_schedule")}
     assert scales == {"hidden_1": 1.0, "output": 0.5}
@@ -153,9 +154,9 @@ def test_prune_bias_survives_save_and_load(tmp_path, ext):
     x, y = digits_splits().train
     model = digits_mlp(seed=3)
     w = tp.sparsity.wrap(model, 0.5, prune_bias=True, begin_step=1)
-    import tensorflow_model_optimization as tfmot
+    from tfprune._tfmot import UpdatePruningStep
     w.fit(x[:256], y[:256], epochs=1, batch_size=64, verbose=0,
-          callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
+          callbacks=[UpdatePruningStep()])
     biases = [la.layer.bias.numpy() * la.pruning_vars[1][1].numpy()
               for la in _wrappers(w)]
     assert all(np.mean(b == 0) >= 0.4 for b in biases)
@@ -176,3 +177,18 @@ def test_prune_bias_survives_save_and_load(tmp_path, ext):
                                w.predict(x[:32], verbose=0), atol=1e-6)
     plain = tp.sparsity.strip(back, compile=False)
     assert np.mean(plain.layers[-1].bias.numpy() == 0) >= 0.4
+
+
+def test_wrap_and_strip_do_not_share_the_callers_metric_objects():
+    x, y = digits_splits().train
+    metric = keras.metrics.SparseCategoricalAccuracy()
+    m = tp.models.mlp(64, (8,), 10, seed=0)
+    m.compile("adam", keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True), metrics=[metric])
+    for copy in (sp.wrap(m), sp.strip(sp.wrap(m))):
+        callbacks = ([tp.sparsity.DynamicPruning(0.1, epochs=[])]
+                     if sp.is_wrapped(copy) else [])
+        copy.fit(x[:128], y[:128], epochs=1, batch_size=64, verbose=0,
+                 callbacks=callbacks)
+        assert "sparse_categorical_accuracy" in copy.metrics_names
+    assert float(metric.count.numpy()) == 0.0     # the caller's, untouched

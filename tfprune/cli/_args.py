@@ -6,7 +6,8 @@ import argparse
 import math
 
 __all__ = ["positive_int", "nonnegative_int", "positive_float",
-           "fraction", "int_list", "fraction_list", "shard"]
+           "nonnegative_float", "fraction", "int_list", "fraction_list",
+           "shard"]
 
 
 def _number(kind, text, what):
@@ -41,6 +42,14 @@ def positive_float(text):
     if value <= 0:
         raise argparse.ArgumentTypeError(
             f"must be a positive number; got {text!r}")
+    return value
+
+
+def nonnegative_float(text):
+    value = _number(float, text, "a number >= 0")
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"must be a number >= 0; got {text!r}")
     return value
 
 

@@ -47,7 +47,8 @@ def conv_net(depth, input_shape=(32, 32, 3), classes=10, seed=None
     return keras.Model(inp, out, name=f"conv{depth}")
 
 
-# (filters, dropout after the block's BN-ReLU) for the 13 convs, dscore.md §8
+# (filters, dropout after the block's BN-ReLU) for the 13 convs of the
+# D-Score paper's CIFAR VGG-16
 _VGG16 = [(64, 0.3), (64, None), "M",
           (128, 0.4), (128, None), "M",
           (256, 0.4), (256, 0.4), (256, None), "M",
@@ -57,7 +58,7 @@ _VGG16 = [(64, 0.3), (64, None), "M",
 
 def vgg16(input_shape=(32, 32, 3), classes=10, seed=None, weight_decay=1e-3
           ) -> keras.Model:
-    """CIFAR VGG-16 with BN and dropout (dscore.md §8), softmax output.
+    """CIFAR VGG-16 with BN and dropout (the D-Score paper's), softmax output.
 
     13 x (conv 3x3 'same' with bias and L2 -> BN -> ReLU [-> Dropout]), a max
     pool after each stage, Dropout 0.5, Flatten, Dense 4096 -> BN -> ReLU ->

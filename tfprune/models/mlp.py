@@ -36,7 +36,8 @@ def moth_controller(hidden=(400, 400, 400, 16), inputs=10, outputs=7,
                     activation="tanh", seed=None) -> keras.Model:
     """The moth flight-controller MLP (tanh hidden layers, linear output).
 
-    The default 10-400-400-400-16-7 net has 331,735 parameters (moth.md §3).
+    The default 10-400-400-400-16-7 net has 331,735 parameters (the moth
+    study's controller, ``docs/sections/sparsity.md``).
     """
     return mlp(inputs, hidden, outputs, activation=activation, seed=seed,
                name="moth_controller", func="moth_controller")
@@ -44,7 +45,7 @@ def moth_controller(hidden=(400, 400, 400, 16), inputs=10, outputs=7,
 
 def penguin_mlp(seed=None, output_activation=None) -> keras.Model:
     """12 -> 12 (ReLU) -> 3. Linear logits by default; ``"tanh"`` reproduces
-    the original class project (strategies.md §1.2)."""
+    the original class project (``docs/sections/sparsity.md``)."""
     return mlp(12, (12,), 3, activation="relu",
                output_activation=output_activation, seed=seed,
                name="penguin_mlp", func="penguin_mlp")

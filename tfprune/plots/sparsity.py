@@ -66,20 +66,20 @@ def plot_strategy_curves(curves, column="val_loss", ax=None, title=None):
     """Mean ± std training curves per strategy.
 
     Args:
-        curves: ``compare_strategies(...).attrs["curves"]`` (columns
-            ``seed, strategy, epoch, <column>``).
+        curves: a ``compare_strategies`` result or its ``.curves``
+            (columns ``seed, strategy, epoch, <column>``).
         column: the logged value to draw.
 
     Returns:
         matplotlib Figure.
     """
     import matplotlib.pyplot as plt
+    curves = getattr(curves, "curves", curves)
     if not isinstance(curves, pd.DataFrame) or not {
             "strategy", "epoch", column} <= set(curves.columns):
         raise ValueError("plot_strategy_curves(): 'curves' must be a "
                          "DataFrame with columns strategy, epoch and "
-                         f"{column!r} (compare_strategies(...).attrs"
-                         "['curves']).")
+                         f"{column!r} (compare_strategies(...).curves).")
     if ax is None:
         fig, ax = plt.subplots(figsize=(6, 4))
     else:
@@ -99,12 +99,21 @@ def plot_strategy_curves(curves, column="val_loss", ax=None, title=None):
 
 
 def plot_strategy_summary(summary, metrics=("test_loss", "test_accuracy")):
-    """Bar chart of mean ± std per strategy (``compare_strategies`` output).
+    """Bar chart of mean ± std per strategy.
+
+    Args:
+        summary: a ``compare_strategies`` result or its ``.summary``.
+        metrics: the metrics to draw (``<metric>_mean`` columns).
 
     Returns:
         matplotlib Figure.
     """
     import matplotlib.pyplot as plt
+    summary = getattr(summary, "summary", summary)
+    if not isinstance(summary, pd.DataFrame):
+        raise TypeError("plot_strategy_summary(): 'summary' must be a "
+                        "compare_strategies result or its .summary "
+                        f"DataFrame; got {type(summary).__name__}.")
     metrics = [m for m in metrics if f"{m}_mean" in summary.columns]
     if not metrics:
         raise ValueError("plot_strategy_summary(): 'summary' has no "

@@ -935,8 +935,8 @@ def load_model(path):
         except (ValueError, TypeError) as e:
             if "PruneLowMagnitude" not in str(e):
                 raise
-            import tensorflow_model_optimization as tfmot
-            with tfmot.sparsity.keras.prune_scope():
+            from .._tfmot import prune_scope
+            with prune_scope():
                 return keras.models.load_model(path, compile=False)
     except Exception as e:  # noqa: BLE001  (h5py, JSON and Keras errors)
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""

@@ -4,7 +4,11 @@ pruning, lottery tickets, and the sparsest network under a loss threshold.
 Callbacks for the user's own ``model.fit`` (``SequentialPruning``,
 ``DynamicPruning``, ``RewindPoint``, ``PruningProgress``) hold the one
 implementation of each schedule; ``sequential_prune``, ``dynamic`` and
-``lottery_ticket`` are drivers on top of them.
+``lottery_ticket`` are drivers on top of them. Modules, bottom up:
+``schedules``, ``layers``, ``masks``, ``wrap``, ``rewind``, ``engines``,
+``events``, ``store``, ``callbacks``, ``sequential``, ``trials``,
+``lottery``, ``moth``; ``strategies`` (the comparison workflow) loads on
+first use.
 """
 from .schedules import LevelSparsity, MOTH_LEVELS, check_levels, remaining_after
 from .wrap import wrap, strip, is_wrapped
@@ -15,11 +19,13 @@ from .callbacks import (SequentialPruning, DynamicPruning, RewindPoint,
                         PruningProgress, HISTORY_COLUMNS)
 from .rewind import snapshot, rewind, reinitialize
 from .sequential import sequential_prune, find_sparsest, SequentialResult
+from .trials import one_shot, dynamic, StrategyRun
+from .lottery import lottery_ticket, LotteryResult
 from .moth import prune_moth_controller, MothPruningResult
 from .quantize import quantize_aware, kept_sparsity
 
-_STRATEGIES = ("one_shot", "dynamic", "lottery_ticket", "compare_strategies",
-               "summarize_runs", "StrategyRun", "LotteryResult", "STRATEGIES")
+_STRATEGIES = ("compare_strategies", "summarize_runs", "StrategyComparison",
+               "STRATEGIES")
 
 
 def __getattr__(name):
@@ -39,5 +45,6 @@ __all__ = ["LevelSparsity", "MOTH_LEVELS", "check_levels", "remaining_after",
            "reinitialize", "sequential_prune", "find_sparsest",
            "SequentialResult", "one_shot", "dynamic", "lottery_ticket",
            "compare_strategies", "summarize_runs", "StrategyRun",
-           "LotteryResult", "STRATEGIES", "prune_moth_controller",
-           "MothPruningResult", "quantize_aware", "kept_sparsity"]
+           "LotteryResult", "StrategyComparison", "STRATEGIES",
+           "prune_moth_controller", "MothPruningResult", "quantize_aware",
+           "kept_sparsity"]

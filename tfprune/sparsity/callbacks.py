@@ -1,40 +1,46 @@
-"""Keras callbacks for every tfprune schedule: add pruning to your own ``fit``.
+"""``SequentialPruning``: the one implementation of level-by-level pruning, as a
+Keras callback for your own ``model.fit``.
 
-``SequentialPruning`` and ``DynamicPruning`` each hold the ONE implementation
-of their schedule; ``sequential_prune`` and ``dynamic`` are thin drivers that
-call ``model.fit`` with them. Both callbacks also do what tfmot's
-``UpdatePruningStep`` does (initialise the wrappers' step counter and re-apply
-the masks at each epoch end), so one callback is enough.
+``sequential_prune`` is a thin driver that calls ``model.fit`` with it. The
+callback also does what tfmot's ``UpdatePruningStep`` does (initialise the
+wrappers' step counter and re-apply the masks at each epoch end), so one
+callback is enough. The other callbacks (``DynamicPruning``, ``RewindPoint``,
+``PruningProgress``) live in :mod:`.events` and are re-exported here.
 
 Example::
 
     pm = tp.sparsity.wrap(model)            # tfmot wrappers, weights copied
     pm.compile("adam", "mse")
-    cb = tp.sparsity.SequentialPruning([0.5, 0.8])
+    cb = tp.sparsity.SequentialPruning([0.5, 0.8], run_dir="levels")
     pm.fit(x, y, validation_data=(xv, yv), epochs=1000, callbacks=[cb])
     cb.history                              # one row per level
     sparse = cb.model_at(1)                 # stripped model of level 1
 """
 from __future__ import annotations
 
-import math
 import time
 import warnings
-from pathlib import Path
+from dataclasses import dataclass, fields
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
-from .._io import atomic_save_npz, atomic_write_csv, ensure_dir
 from .._keras import keras, tf
-from .._validate import check_choice, check_float, check_int, check_type
+from .._runstate import fingerprint
+from .._validate import (check_choice, check_float, check_int, check_type,
+                         renamed)
 from ..errors import InvalidParameterError
-from . import masks as _masks
-from .schedules import LevelSparsity, check_levels
-from .wrap import output_layer_names, prunable_layer_names, strip, wrappers
+from .config import Config
+from .engines import (ManualEngine, TfmotEngine, init_pruning_step,
+                      reset_optimizer, state_variables)
+from .events import DynamicPruning, PruningProgress, RewindPoint
+from .layers import layer_weights, set_layer_weights
+from .schedules import check_levels
+from .store import LevelStore
 
 __all__ = ["SequentialPruning", "DynamicPruning", "RewindPoint",
-           "PruningProgress", "HISTORY_COLUMNS"]
+           "PruningProgress", "HISTORY_COLUMNS", "LevelsConfig"]
 
 #: Columns every sequential history starts with (then other metrics, then
 #: ``achieved_<layer>`` per pruned layer).
@@ -43,175 +49,55 @@ HISTORY_COLUMNS = ["level", "sparsity", "achieved", "train_loss", "val_loss",
                    "time_s"]
 
 
-def _init_pruning_step(model):
-    for w in wrappers(model):
-        if int(w.pruning_step.numpy()) == -1:
-            w.pruning_step.assign(0)
+@dataclass(frozen=True)
+class LevelsConfig(Config):
+    """The level schedule of :class:`SequentialPruning`, validated once (see
+    its arguments); also the manifest of the callback's own ``run_dir``."""
 
+    KIND: ClassVar[str] = "SequentialPruning"
+    FUNC: ClassVar[str] = "SequentialPruning"
 
-def _pruning_step(model) -> int:
-    ws = wrappers(model)
-    return int(ws[0].pruning_step.numpy()) if ws else 0
+    sparsities: tuple
+    monitor: str = "val_loss"
+    patience: int = 2
+    min_delta: float = 1e-5
+    max_epochs: int | None = None
+    mode: str = "auto"
+    method: str = "tfmot"
+    frequency: int = 0
+    ramp_epochs: int = 0
+    reset_optimizer: bool = True
+    eval_batch_size: int = 1024
+    layers: tuple | None = None
+    prune_bias: bool = True
 
-
-def _reset_optimizer(model):
-    opt = getattr(model, "optimizer", None)
-    if opt is None:
-        return
-    variables = opt.variables
-    if callable(variables) and not isinstance(variables, list):
-        variables = variables()          # legacy optimizers: a method
-    for v in list(variables):
-        v.assign(tf.zeros(v.shape, v.dtype))
-
-
-def _require_wrappers(model, who):
-    ws = wrappers(model)
-    if not ws:
-        raise InvalidParameterError(
-            f"{who}: model '{model.name}' has no tfmot pruning wrappers. Wrap "
-            "it before compiling: model = tp.sparsity.wrap(model); "
-            "model.compile(...); then fit with this callback (or use "
-            "method='manual' for SequentialPruning on a plain model).")
-    for w in ws:
-        if not isinstance(w.pruning_schedule, LevelSparsity):
+    def __post_init__(self):
+        who = self.FUNC
+        monitor = check_type(self.monitor, str, "monitor", who)
+        mode = check_choice(self.mode, ("auto", "min", "max"), "mode", who)
+        if mode == "auto":
+            mode = "max" if ("acc" in monitor or "auc" in monitor) else "min"
+        method = check_choice(self.method, ("tfmot", "manual"), "method", who)
+        self._set(
+            sparsities=tuple(check_levels(self.sparsities, "sparsities", who)),
+            patience=check_int(self.patience, "patience", who, min_value=0),
+            min_delta=abs(check_float(self.min_delta, "min_delta", who)),
+            max_epochs=check_int(self.max_epochs, "max_epochs", who,
+                                 min_value=1, allow_none=True),
+            mode=mode,
+            frequency=check_int(self.frequency, "frequency", who,
+                                min_value=0),
+            ramp_epochs=check_int(self.ramp_epochs, "ramp_epochs", who,
+                                  min_value=0),
+            reset_optimizer=bool(self.reset_optimizer),
+            eval_batch_size=check_int(self.eval_batch_size,
+                                      "eval_batch_size", who, min_value=1),
+            layers=None if self.layers is None else tuple(self.layers),
+            prune_bias=bool(self.prune_bias))
+        if method == "manual" and (self.frequency or self.ramp_epochs):
             raise InvalidParameterError(
-                f"{who}: layer '{w.name}' uses a "
-                f"{type(w.pruning_schedule).__name__} schedule, whose level "
-                "cannot change during training. Wrap with "
-                "tp.sparsity.wrap(model) (default schedule) instead.")
-    return ws
-
-
-def _layer_rates(model, output_rate, layer_rates, who):
-    """``{inner_name: rate}`` for the wrapped layers of ``model``."""
-    ws = wrappers(model)
-    inner = {w.name: w.layer.name for w in ws}
-    rates = {w.layer.name: 1.0 for w in ws}
-    for name in output_layer_names(model, list(inner)):
-        rates[inner[name]] = output_rate
-    for name, r in (layer_rates or {}).items():
-        if name not in rates:
-            raise InvalidParameterError(
-                f"{who}: 'layer_rates' names {name!r}, which is not a pruned "
-                f"layer; pruned layers are {list(rates)}.")
-        rates[name] = float(r)
-    return rates
-
-
-def _state_variables(model):
-    skip = set()
-    for w in wrappers(model):
-        skip.add(w.pruning_step.ref())
-        for _, _, thr in w.pruning_vars:
-            skip.add(thr.ref())
-    return [v for v in model.weights if v.ref() not in skip]
-
-
-class _TfmotEngine:
-    """Levels through tfmot: LevelSparsity schedules, tfmot ranks by |w|."""
-
-    name = "tfmot"
-
-    def __init__(self, model, who):
-        self.model = model
-        self.wrappers = _require_wrappers(model, who)
-        self.m_by_n = next((tuple(w.sparsity_m_by_n) for w in self.wrappers
-                            if getattr(w, "sparsity_m_by_n", None)), None)
-
-    def check_levels(self, levels, who):
-        """m:n wrappers know two levels: dense (0.0) and ``m / n``."""
-        if self.m_by_n is None:
-            return
-        m, n = self.m_by_n
-        bad = [s for s in levels if s not in (0.0, m / n)]
-        if bad:
-            raise InvalidParameterError(
-                f"{who}: the model is wrapped with m_by_n={self.m_by_n}, "
-                f"whose only levels are 0.0 (dense) and {m / n}; got "
-                f"{list(levels)}.")
-
-    def start_level(self, sparsity, previous, frequency, ramp_steps):
-        _masks.apply_masks(self.model)
-        if self.m_by_n is not None:
-            # tfmot sets the m:n mask when a wrapper's step reaches 1.
-            for w in self.wrappers:
-                w.pruning_step.assign(0 if sparsity > 0 else 1)
-            return
-        begin = _pruning_step(self.model) + 1
-        for w in self.wrappers:
-            w.pruning_schedule.set_level(sparsity, begin, frequency,
-                                         ramp_steps, initial_sparsity=previous)
-
-    def apply(self):
-        _masks.apply_masks(self.model)
-
-    def on_batch_end(self):
-        pass
-
-    def achieved(self):
-        return _masks.achieved_sparsity(self.model)
-
-    def stripped(self):
-        return strip(self.model, compile=False)
-
-
-class _ManualEngine:
-    """The original's percentile zeroing (moth.md §5) on a plain model."""
-
-    name = "manual"
-
-    def __init__(self, model, who, layers, prune_bias, from_zeros):
-        if wrappers(model):
-            raise InvalidParameterError(
-                f"{who}: method='manual' works on a plain model, but "
-                f"'{model.name}' holds tfmot wrappers; pass "
-                "tp.sparsity.strip(model) or use method='tfmot'.")
-        self.model = model
-        names = prunable_layer_names(model) if layers is None else list(layers)
-        by_name = {la.name: la for la in model.layers}
-        self.vars = {}
-        for name in names:
-            if name not in by_name:
-                raise InvalidParameterError(
-                    f"{who}: 'layers' names {name!r}, which is not a layer of "
-                    f"model '{model.name}'.")
-            la = by_name[name]
-            vs = list(_masks._kernel_vars(la))
-            if prune_bias and getattr(la, "bias", None) is not None:
-                vs.append(la.bias)
-            self.vars[name] = vs
-        self.kernel_layers = names
-        self.masks = {n: [(v.numpy() != 0 if from_zeros else
-                           np.ones(v.shape, bool)).astype(np.float32)
-                          for v in vs] for n, vs in self.vars.items()}
-        self._tensors()
-
-    def _tensors(self):
-        self._pairs = [(v, tf.constant(m, dtype=v.dtype))
-                       for n, vs in self.vars.items()
-                       for v, m in zip(vs, self.masks[n])]
-
-    def start_level(self, sparsity, previous, frequency, ramp_steps):
-        values = {n: [v.numpy() for v in vs] for n, vs in self.vars.items()}
-        self.masks = _masks.percentile_masks(values, self.masks, sparsity)
-        self._tensors()
-        self.apply()
-
-    def apply(self):
-        for v, m in self._pairs:
-            v.assign(v * m)
-
-    def on_batch_end(self):
-        self.apply()
-
-    def achieved(self):
-        return _masks.achieved_sparsity(self.model, self.kernel_layers)
-
-    def stripped(self):
-        clone = keras.models.clone_model(self.model)
-        clone.set_weights(self.model.get_weights())
-        return clone
+                f"{who}: 'frequency' and 'ramp_epochs' apply to "
+                "method='tfmot' only; got method='manual'.")
 
 
 class SequentialPruning(keras.callbacks.Callback):
@@ -253,59 +139,55 @@ class SequentialPruning(keras.callbacks.Callback):
         pause_between_levels: stop ``fit`` after each level; the next ``fit``
             call with the same callback continues with the next level.
         keep_weights: keep each level's stripped weights for ``model_at``.
-        save_dir: write ``level_XX.npz`` (stripped weights) and
-            ``history.csv`` there after each level (atomic writes).
+        run_dir: a run folder: each finished level is committed there
+            (its stripped weights and the callback state, see
+            ``docs/sections/sparsity.md``), and a ``fit`` with a callback of
+            the same parameters, on the same initial model, resumes after the
+            last committed level (weights and state from that level). The
+            old name ``save_dir`` works for one release with a
+            ``DeprecationWarning``.
         layers, prune_bias: manual method only (default: every prunable
             layer, biases included as in the original).
 
     Raises:
         InvalidParameterError: bad levels (not increasing, outside [0, 1)),
             or a model without tfprune wrappers for ``method="tfmot"``.
+        ResumeMismatchError: ``run_dir`` holds a run with other parameters
+            or another initial model (at the first ``fit``).
     """
 
+    @renamed(save_dir="run_dir")
     def __init__(self, sparsities, monitor="val_loss", patience=2,
                  min_delta=1e-5, on_level=None, max_epochs=None, mode="auto",
                  method="tfmot", frequency=0, ramp_epochs=0,
                  reset_optimizer=True, train_data=None, eval_batch_size=1024,
                  pause_between_levels=False, keep_weights=True,
-                 save_dir=None, layers=None, prune_bias=True):
+                 run_dir=None, layers=None, prune_bias=True):
         super().__init__()
-        who = "SequentialPruning"
-        self.sparsities = check_levels(sparsities, "sparsities", who)
-        self.monitor = check_type(monitor, str, "monitor", who)
-        self.patience = check_int(patience, "patience", who, min_value=0)
-        self.min_delta = abs(check_float(min_delta, "min_delta", who))
+        self.config = LevelsConfig(
+            sparsities, monitor=monitor, patience=patience,
+            min_delta=min_delta, max_epochs=max_epochs, mode=mode,
+            method=method, frequency=frequency, ramp_epochs=ramp_epochs,
+            reset_optimizer=reset_optimizer, eval_batch_size=eval_batch_size,
+            layers=layers, prune_bias=prune_bias)
+        for f in fields(self.config):
+            setattr(self, f.name, getattr(self.config, f.name))
+        self.sparsities = list(self.sparsities)
+        self.layers = None if self.layers is None else list(self.layers)
         if on_level is not None and not callable(on_level):
-            raise TypeError(f"{who}: 'on_level' must be callable; got "
+            raise TypeError(f"SequentialPruning: 'on_level' must be callable; got "
                             f"{type(on_level).__name__}.")
         self.on_level = on_level
-        self.max_epochs = check_int(max_epochs, "max_epochs", who,
-                                    min_value=1, allow_none=True)
-        check_choice(mode, ("auto", "min", "max"), "mode", who)
-        if mode == "auto":
-            mode = "max" if ("acc" in monitor or "auc" in monitor) else "min"
-        self.mode = mode
-        self.method = check_choice(method, ("tfmot", "manual"), "method", who)
-        self.frequency = check_int(frequency, "frequency", who, min_value=0)
-        self.ramp_epochs = check_int(ramp_epochs, "ramp_epochs", who,
-                                     min_value=0)
-        if method == "manual" and (frequency or ramp_epochs):
-            raise InvalidParameterError(
-                f"{who}: 'frequency' and 'ramp_epochs' apply to "
-                "method='tfmot' only; got method='manual'.")
-        self.reset_optimizer = bool(reset_optimizer)
         self.train_data = train_data
-        self.eval_batch_size = check_int(eval_batch_size, "eval_batch_size",
-                                         who, min_value=1)
         self.pause_between_levels = bool(pause_between_levels)
         self.keep_weights = bool(keep_weights)
-        self.save_dir = None if save_dir is None else str(save_dir)
-        self.layers = None if layers is None else list(layers)
-        self.prune_bias = bool(prune_bias)
+        self.run_dir = None if run_dir is None else str(run_dir)
         self._reset_state()
         self._engine = None
         self._template = None
         self._weights = {}
+        self._store = None
+        self._resumed = False
 
     # ---------------------------------------------------------------- state
     def _reset_state(self):
@@ -365,7 +247,7 @@ class SequentialPruning(keras.callbacks.Callback):
                 "reset_optimizer": self.reset_optimizer,
                 "eval_batch_size": self.eval_batch_size,
                 "pause_between_levels": self.pause_between_levels,
-                "keep_weights": self.keep_weights, "save_dir": self.save_dir,
+                "keep_weights": self.keep_weights, "run_dir": self.run_dir,
                 "layers": self.layers, "prune_bias": self.prune_bias,
                 "state": self.get_state()}
 
@@ -389,15 +271,21 @@ class SequentialPruning(keras.callbacks.Callback):
 
     def model_at(self, index: int):
         """Stripped model (pruned weights exactly zero) of finished level
-        ``index`` (kept in memory with ``keep_weights``)."""
-        if index not in self._weights:
+        ``index`` (kept in memory with ``keep_weights``, else read back from
+        ``run_dir``)."""
+        if index in self._weights:
+            weights = self._weights[index]
+        elif self._store is not None and self._template is not None and \
+                0 <= index < self.level:
+            weights = self._store.weights(index)
+        else:
             raise InvalidParameterError(
                 f"SequentialPruning.model_at(): level {index} has no kept "
                 f"weights; kept levels are {sorted(self._weights)} (levels "
                 "finished before a restore are not kept in memory; use "
-                "save_dir).")
+                "run_dir).")
         clone = keras.models.clone_model(self._template)
-        clone.set_weights(self._weights[index])
+        set_layer_weights(clone, weights)
         return clone
 
     # ------------------------------------------------------------ callbacks
@@ -410,20 +298,47 @@ class SequentialPruning(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         who = "SequentialPruning"
+        self.resume()
         if self.method == "tfmot":
-            self._engine = _TfmotEngine(self.model, who)
+            self._engine = TfmotEngine(self.model, who)
             self._engine.check_levels(self.sparsities, who)
-            _init_pruning_step(self.model)
+            init_pruning_step(self.model)
         else:
-            self._engine = _ManualEngine(self.model, who, self.layers,
-                                         self.prune_bias,
-                                         from_zeros=self.level > 0)
+            self._engine = ManualEngine(self.model, who, self.layers,
+                                        self.prune_bias,
+                                        from_zeros=self.level > 0)
+        if self._template is None:
+            self._template = self._engine.stripped()
         if self.finished:
             warnings.warn("SequentialPruning: every level is finished; "
                           "nothing to train.", RuntimeWarning, stacklevel=2)
             self.model.stop_training = True
             return
         self._start_level()
+
+    def resume(self, model=None) -> None:
+        """Open ``run_dir`` and, when it holds committed levels, load the
+        last one's weights into the model and its state into the callback
+        (both from the same level). The first ``fit`` calls it; call it
+        earlier (with the model to train) to know ``level`` before fitting.
+        Later calls do nothing."""
+        if model is not None:
+            self.set_model(model)
+        if self._resumed:
+            return
+        self._resumed = True
+        if self._store is None and self.run_dir is not None:
+            rd = self.config.open(
+                self.run_dir, "SequentialPruning",
+                model=fingerprint(self.model, "model"),
+                train_data=fingerprint(self.train_data, "train_data",
+                                       "SequentialPruning"))
+            self._store = LevelStore(rd)
+        unit = None if self._store is None else self._store.last()
+        if unit is not None:
+            self.set_state(self._store.state(unit))
+            set_layer_weights(self.model, self._store.weights(unit))
+            self._store.export(self.history)
 
     def _ramp_steps(self):
         if not self.ramp_epochs:
@@ -440,7 +355,7 @@ class SequentialPruning(keras.callbacks.Callback):
         i = self.level
         previous = self.sparsities[i - 1] if i > 0 else 0.0
         if self.level_epoch == 0 and self.reset_optimizer:
-            _reset_optimizer(self.model)
+            reset_optimizer(self.model)
         self._engine.start_level(self.sparsities[i], previous,
                                  self.frequency, self._ramp_steps())
         self._t0 = time.perf_counter()
@@ -468,7 +383,7 @@ class SequentialPruning(keras.callbacks.Callback):
                 self.best_epoch = self.level_epoch
                 self.best_logs = {k: float(v) for k, v in logs.items()}
                 self._best_values = [v.numpy() for v in
-                                     _state_variables(self.model)]
+                                     state_variables(self.model)]
             else:
                 self.wait += 1
         done = self.best is not None and self.wait >= self.patience
@@ -494,7 +409,7 @@ class SequentialPruning(keras.callbacks.Callback):
     def _finish_level(self, converged, logs):
         i = self.level
         if self._best_values is not None:
-            for v, val in zip(_state_variables(self.model),
+            for v, val in zip(state_variables(self.model),
                               self._best_values):
                 v.assign(val)
         self._engine.apply()
@@ -521,26 +436,25 @@ class SequentialPruning(keras.callbacks.Callback):
         row.update(sorted(metrics.items()))
         row.update({f"achieved_{n}": s for n, s in per_layer.items()})
         self.rows.append(row)
-        stripped = None
-        if self.keep_weights or self.save_dir:
-            stripped = self._engine.stripped()
-            weights = stripped.get_weights()
-            if self.keep_weights:
-                self._weights[i] = weights
-                if self._template is None:
-                    self._template = stripped
-            if self.save_dir:
-                d = ensure_dir(self.save_dir, "save_dir", "SequentialPruning")
-                atomic_save_npz(Path(d) / f"level_{i:02d}.npz",
-                                **{f"w{j:03d}": w for j, w in
-                                   enumerate(weights)})
-                atomic_write_csv(Path(d) / "history.csv", self.history)
+        weights = self._keep_level(i)
         self.level += 1
         if self.level >= len(self.sparsities):
             self.finished = True
         self._new_level_tracking()
+        if self._store is not None:
+            self._store.commit(i, weights, self.get_state(), self.history)
         if self.on_level is not None:
             self.on_level(i, dict(row), self)
+
+    def _keep_level(self, i):
+        """Level ``i``'s stripped weights, kept for ``model_at``; None when
+        neither ``keep_weights`` nor a run folder needs them."""
+        if not (self.keep_weights or self._store is not None):
+            return None
+        weights = layer_weights(self._engine.stripped())
+        if self.keep_weights:
+            self._weights[i] = weights
+        return weights
 
     def _evaluate_train(self):
         data = self.train_data
@@ -562,230 +476,4 @@ def _history_frame(rows) -> pd.DataFrame:
     other = [c for c in df.columns if c not in first and c not in layer_cols]
     return df[first + other + layer_cols].reset_index(drop=True)
 
-
-class DynamicPruning(keras.callbacks.Callback):
-    """Prune a fraction of the remaining weights at set points of training.
-
-    At each event the smallest-magnitude ``fraction`` of the still-unpruned
-    weights is pruned (``round(fraction * remaining)`` entries, ties to the
-    lower index; ``scope="global"`` ranks all pruned layers together as the
-    original's ``global_unstructured`` L1, ``"layer"`` ranks each layer).
-    Training continues from the current weights and optimizer state: nothing
-    is rewound. Two events of 0.17 leave ``1 - 0.83**2 = 31.1 %`` pruned (on
-    the penguin MLP's 180 weights: 31, then 25 of the remaining 149 = 56).
-
-    Events are at the start of epoch ``int(f * epochs)`` for each fraction
-    ``f`` in ``at`` (``epochs`` being the ``fit`` call's), or at explicit
-    ``epochs=(333, 666)`` or global ``steps=(...)``.
-
-    Needs a model from ``tp.sparsity.wrap`` (its schedules are frozen: the
-    masks change only at the events).
-
-    Args:
-        fraction: share of the remaining weights pruned per event, in (0, 1).
-        at: fractions of the planned epochs, strictly increasing in (0, 1).
-        epochs: explicit epoch indices (0-based) instead of ``at``.
-        steps: explicit training-step indices (0-based) instead of ``at``.
-        scope: ``"global"`` or ``"layer"``.
-        output_rate: multiplier of ``fraction`` for the output layer
-            (``"layer"`` scope; ``"global"`` takes 0 or 1).
-        layer_rates: ``{layer_name: multiplier}`` for other layers.
-    """
-
-    def __init__(self, fraction, at=(1 / 3, 2 / 3), epochs=None, steps=None,
-                 scope="global", output_rate=1.0, layer_rates=None):
-        super().__init__()
-        who = "DynamicPruning"
-        self.fraction = check_float(fraction, "fraction", who, 0.0, 1.0,
-                                    min_inclusive=False, max_inclusive=False)
-        if epochs is not None and steps is not None:
-            raise InvalidParameterError(
-                f"{who}: give 'epochs' or 'steps', not both.")
-        self.at = None
-        self.at_epochs = self.at_steps = None
-        if epochs is not None:
-            self.at_epochs = _check_indices(epochs, "epochs", who)
-        elif steps is not None:
-            self.at_steps = _check_indices(steps, "steps", who)
-        else:
-            at = check_levels(at, "at", who)
-            if at[0] <= 0:
-                raise InvalidParameterError(
-                    f"{who}: 'at' must be fractions in (0, 1); got {at}.")
-            self.at = at
-        self.scope = check_choice(scope, ("global", "layer"), "scope", who)
-        self.output_rate = check_float(output_rate, "output_rate", who, 0.0,
-                                       1.0)
-        self.layer_rates = dict(layer_rates or {})
-        self.events = []
-        self._steps_done = 0
-
-    def get_config(self) -> dict:
-        return {"fraction": self.fraction,
-                "at": None if self.at is None else list(self.at),
-                "epochs": self.at_epochs, "steps": self.at_steps,
-                "scope": self.scope, "output_rate": self.output_rate,
-                "layer_rates": self.layer_rates,
-                "state": {"events": list(self.events),
-                          "steps_done": self._steps_done}}
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        state = config.pop("state", None) or {}
-        if config.get("epochs") is not None or config.get("steps") is not None:
-            config.pop("at", None)
-        cb = cls(**config)
-        cb.events = list(state.get("events", []))
-        cb._steps_done = int(state.get("steps_done", 0))
-        return cb
-
-    @property
-    def history(self) -> pd.DataFrame:
-        """One row per event: ``epoch, step, pruned, total, sparsity``."""
-        return pd.DataFrame(self.events, columns=["epoch", "step", "pruned",
-                                                  "total", "sparsity"])
-
-    def on_train_begin(self, logs=None):
-        ws = _require_wrappers(self.model, "DynamicPruning")
-        _init_pruning_step(self.model)
-        for w in ws:
-            w.pruning_schedule.freeze()
-        self._rates = _layer_rates(self.model, self.output_rate,
-                                   self.layer_rates, "DynamicPruning")
-        if self.at is not None:
-            planned = int((self.params or {}).get("epochs") or 0)
-            self._epochs = [int(math.floor(f * planned + 1e-9))
-                            for f in self.at]
-        else:
-            self._epochs = self.at_epochs or []
-
-    def _done(self, key, value):
-        return any(e[key] == value for e in self.events)
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if self.at_steps is None and epoch in self._epochs and \
-                not self._done("epoch", epoch):
-            self._prune(epoch)
-
-    def on_train_batch_begin(self, batch, logs=None):
-        if self.at_steps is not None and self._steps_done in self.at_steps \
-                and not self._done("step", self._steps_done):
-            self._prune(None)
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._steps_done += 1
-
-    def on_epoch_end(self, epoch, logs=None):
-        _masks.apply_masks(self.model)
-
-    def _prune(self, epoch):
-        _masks.apply_masks(self.model)
-        values = _masks.prunable_values(self.model)
-        old = _masks.get_masks(self.model)
-        new = _masks.prune_remaining(values, old, self.fraction, self.scope,
-                                     self._rates, "DynamicPruning")
-        _masks.set_masks(self.model, new)
-        pruned, total = _masks.count_pruned(new)
-        self.events.append({"epoch": epoch, "step": self._steps_done,
-                            "pruned": pruned, "total": total,
-                            "sparsity": pruned / max(total, 1)})
-
-
-def _check_indices(values, name, who):
-    check_type(values, (list, tuple, np.ndarray), name, who,
-               "a sequence of non-negative integers")
-    out = [check_int(int(v) if isinstance(v, np.integer) else v,
-                     f"{name}[{i}]", who, min_value=0)
-           for i, v in enumerate(values)]
-    if sorted(set(out)) != out:
-        raise InvalidParameterError(
-            f"{who}: '{name}' must be strictly increasing; got {out}.")
-    return out
-
-
-class RewindPoint(keras.callbacks.Callback):
-    """Take the lottery-ticket rewind snapshot after ``step`` training steps.
-
-    ``step=0`` snapshots the weights at the start of training (rewind to
-    init); ``step=k`` after the k-th step (late rewinding). The snapshot is
-    in ``.snapshot`` (``{layer_name: [arrays]}``), ready for
-    ``tp.sparsity.rewind``.
-    """
-
-    def __init__(self, step=0):
-        super().__init__()
-        self.step = check_int(step, "step", "RewindPoint", min_value=0)
-        self.snapshot = None
-        self._count = 0
-
-    def get_config(self):
-        return {"step": self.step}
-
-    def on_train_begin(self, logs=None):
-        from .rewind import snapshot
-        self._count = 0
-        if self.step == 0 and self.snapshot is None:
-            self.snapshot = snapshot(self.model)
-
-    def on_train_batch_end(self, batch, logs=None):
-        from .rewind import snapshot
-        self._count += 1
-        if self._count == self.step and self.snapshot is None:
-            self.snapshot = snapshot(self.model)
-
-    def on_train_end(self, logs=None):
-        if self.snapshot is None:
-            warnings.warn(f"RewindPoint: training ran {self._count} steps, "
-                          f"fewer than step={self.step}; no snapshot taken.",
-                          RuntimeWarning, stacklevel=2)
-
-
-class PruningProgress(keras.callbacks.Callback):
-    """A tqdm bar over epochs showing the level, achieved sparsity and loss.
-
-    Use with ``fit(..., verbose=0)``. The level is the largest target of the
-    model's ``LevelSparsity`` schedules; the sparsity is measured on the
-    masked kernels.
-
-    Args:
-        monitor: log key shown next to the sparsity.
-        progress: False disables the bar (the callback then does nothing).
-    """
-
-    def __init__(self, monitor="val_loss", progress=True, desc="pruning"):
-        super().__init__()
-        self.monitor = monitor
-        self.progress = bool(progress)
-        self.desc = desc
-        self._bar = None
-        self.last = {}
-
-    def on_train_begin(self, logs=None):
-        if self.progress:
-            from tqdm.auto import tqdm
-            self._bar = tqdm(total=(self.params or {}).get("epochs"),
-                             desc=self.desc, unit="epoch", leave=False)
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        levels = [w.pruning_schedule.sparsity for w in wrappers(self.model)
-                  if isinstance(w.pruning_schedule, LevelSparsity)]
-        total, _ = _masks.achieved_sparsity(self.model)
-        self.last = {"level": max(levels) if levels else None,
-                     "sparsity": total,
-                     self.monitor: logs.get(self.monitor)}
-        if self._bar is not None:
-            post = {"sparsity": f"{total:.3f}"}
-            if levels:
-                post["level"] = f"{max(levels):.2f}"
-            if self.monitor in logs:
-                post[self.monitor] = f"{logs[self.monitor]:.3g}"
-            self._bar.set_postfix(post, refresh=False)
-            self._bar.update(1)
-
-    def on_train_end(self, logs=None):
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
 

@@ -18,27 +18,12 @@ import pandas as pd
 
 from .._validate import check_choice, check_fraction
 from ..errors import InvalidParameterError
-from .wrap import PruneLowMagnitude, prunable_layer_names, wrappers
+from .layers import kernel_vars, prunable_layer_names, wrappers
 from .schedules import LevelSparsity
 
 __all__ = ["get_masks", "set_masks", "apply_masks", "prunable_values",
            "prune_remaining", "percentile_masks", "sparsity_table",
            "achieved_sparsity", "count_pruned"]
-
-
-def _inner_name(layer):
-    return layer.layer.name if isinstance(layer, PruneLowMagnitude) \
-        else layer.name
-
-
-def _kernel_vars(layer):
-    kernel = getattr(layer, "kernel", None)
-    if kernel is not None:
-        return [kernel]
-    for attr in ("pointwise_kernel", "embeddings"):
-        if getattr(layer, attr, None) is not None:
-            return [getattr(layer, attr)]
-    return [layer.trainable_weights[0]] if layer.trainable_weights else []
 
 
 def prunable_variables(model, layers=None, kernels_only=False) -> dict:
@@ -65,7 +50,7 @@ def prunable_variables(model, layers=None, kernels_only=False) -> dict:
                 raise InvalidParameterError(
                     f"'layers' names {name!r}, which is not a layer of "
                     f"model '{model.name}'.")
-            out[name] = [(v, None) for v in _kernel_vars(by_name[name])]
+            out[name] = [(v, None) for v in kernel_vars(by_name[name])]
     if layers is not None:
         out = {k: v for k, v in out.items() if k in set(layers)}
     return out
@@ -221,9 +206,10 @@ def _prune_flat(arrays, masks, fraction):
 
 
 def percentile_masks(values, masks, level) -> dict:
-    """The original code's "manual" rule (moth.md §5): zero every entry that
-    lies between the array's (50 - q)th and (50 + q)th percentiles, q = 50 *
-    level (a window centred on the median), AND the old mask."""
+    """The original code's "manual" rule (``docs/sections/sparsity.md``,
+    Methods): zero every entry that lies between the array's (50 - q)th
+    and (50 + q)th percentiles, q = 50 * level (a window centred on the
+    median), AND the old mask."""
     q = 100.0 * level / 2.0
     new = {}
     for name, arrays in values.items():

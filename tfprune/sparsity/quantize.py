@@ -13,11 +13,11 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .._keras import check_model, keras
+from .._keras import check_model, compile_like, keras
 from .._validate import check_dataset, check_int, check_xy
 from ..errors import InvalidParameterError, UnsupportedLayerError
 from ..utils import set_seed
-from .wrap import is_wrapped, recompile_like, strip
+from .wrap import is_wrapped, strip
 
 __all__ = ["quantize_aware", "kept_sparsity"]
 
@@ -87,7 +87,7 @@ def _evaluate_both(before, after, data, func):
             "no loss to evaluate 'data' with; compile it first.")
     ref = keras.models.clone_model(before)
     ref.set_weights(before.get_weights())
-    recompile_like(ref, after)
+    compile_like(ref, after)
     rows = [m.evaluate(x, y, batch_size=256, verbose=0, return_dict=True)
             for m in (ref, after)]
     return pd.DataFrame(rows, index=["before", "after"])
@@ -163,7 +163,7 @@ def quantize_aware(model, train=None, val=None, epochs=1, batch_size=128,
         qat.compile(optimizer=optimizer or keras.optimizers.Adam(1e-4),
                     loss=loss, metrics=metrics)
     elif compiled:
-        recompile_like(qat, model, optimizer)
+        compile_like(qat, model, optimizer=optimizer)
     if train is None:
         return qat
     set_seed(seed)

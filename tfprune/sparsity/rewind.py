@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._keras import check_model
+from .._keras import check_model, compile_like
 from .._validate import check_type
 from ..errors import InvalidParameterError
 from ..utils import derive_seed
 from . import masks as _masks
-from .wrap import PruneLowMagnitude, recompile_like, strip, wrap, wrappers
+from .layers import inner_layer, wrappers
+from .wrap import strip, wrap
 
 __all__ = ["snapshot", "rewind", "reinitialize"]
 
@@ -27,7 +28,7 @@ def snapshot(model) -> dict:
     check_model(model, "model", "snapshot")
     out = {}
     for la in model.layers:
-        inner = la.layer if isinstance(la, PruneLowMagnitude) else la
+        inner = inner_layer(la)
         if inner.weights:
             out[inner.name] = [np.array(w) for w in la.get_weights()]
     return out
@@ -38,7 +39,7 @@ def _check_snapshot(model, snap, func):
                "a dict from tp.sparsity.snapshot or RewindPoint.snapshot")
     names = {}
     for la in model.layers:
-        inner = la.layer if isinstance(la, PruneLowMagnitude) else la
+        inner = inner_layer(la)
         names[inner.name] = la
     for name, arrays in snap.items():
         if name not in names:
@@ -85,7 +86,7 @@ def rewind(model, snapshot, masks=None):
     else:
         _masks.set_masks(plain, masks)
         new = plain
-    return recompile_like(new, model)
+    return compile_like(new, model)
 
 
 def reinitialize(model, seed, masks=None):
@@ -96,7 +97,7 @@ def reinitialize(model, seed, masks=None):
     snap = {}
     n = 0
     for la in model.layers:
-        inner = la.layer if isinstance(la, PruneLowMagnitude) else la
+        inner = inner_layer(la)
         if not inner.weights:
             continue
         arrays = []

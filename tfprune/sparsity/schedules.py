@@ -14,15 +14,13 @@ asking the schedule, so the first training step is step 1.
 from __future__ import annotations
 
 from .._keras import keras, tf
+from .._tfmot import PruningSchedule
 from .._validate import check_float, check_increasing_fractions, check_int
-
-from tensorflow_model_optimization.python.core.sparsity.keras import (
-    pruning_schedule as _tfmot_schedule)
 
 __all__ = ["LevelSparsity", "MOTH_LEVELS", "check_levels",
            "remaining_after"]
 
-#: The 17 sequential levels of the moth study (moth.md §4).
+#: The 17 sequential levels of the moth study (``docs/sections/sparsity.md``).
 MOTH_LEVELS = (0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 0.90,
                0.91, 0.92, 0.93, 0.94, 0.95, 0.96, 0.97, 0.98)
 
@@ -46,7 +44,7 @@ def remaining_after(fraction: float, events: int) -> float:
 
 
 @keras.utils.register_keras_serializable(package="tfprune")
-class LevelSparsity(_tfmot_schedule.PruningSchedule):
+class LevelSparsity(PruningSchedule):
     """A tfmot pruning schedule whose level can change during training.
 
     The mask is recomputed (by tfmot, by magnitude, layer-wise) at

@@ -3,37 +3,39 @@
 A thin driver over :class:`SequentialPruning`: it wraps a copy of the
 caller's compiled model, then runs one ``fit`` per level with the callback in
 ``pause_between_levels`` mode, re-seeding before each level with
-``derive_seed(seed, level)``. Because each level starts from the saved
+``derive_seed(seed, level)``. Because each level starts from the committed
 weights of the previous one, a fresh optimizer state and its own seed, a run
-killed between levels resumes from its ``run_dir`` to the identical history.
+killed at any point resumes from its ``run_dir`` to the identical history.
 """
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
-import numpy as np
 import pandas as pd
 
-from .._io import (atomic_save_npz, atomic_write_csv, atomic_write_json,
-                   read_json)
-from .._runstate import RunDir
-from .._keras import check_model, keras, tf
-from .._validate import (check_choice, check_float, check_int, check_type,
-                         check_dataset)
+from .._keras import check_model, compile_like, is_compiled, keras, tf
+from .._runstate import fingerprint
+from .._tfmot import PruningSummaries
+from .._validate import (check_choice, check_dataset, check_float, check_int,
+                         check_type)
 from ..errors import InvalidParameterError
 from ..utils import derive_seed, ensure_device, progress_bar, set_seed
 from .callbacks import SequentialPruning, _history_frame
+from .config import Config, compile_fingerprint
+from .layers import is_wrapped, set_layer_weights
 from .schedules import check_levels
-from .wrap import is_wrapped, recompile_like, wrap
+from .store import LevelStore
+from .wrap import check_m_by_n, wrap
 
-__all__ = ["sequential_prune", "find_sparsest", "SequentialResult"]
+__all__ = ["sequential_prune", "find_sparsest", "SequentialResult",
+           "SequentialConfig"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class SequentialResult:
     """What :func:`sequential_prune` returns.
 
@@ -52,6 +54,7 @@ class SequentialResult:
     time_s: float = 0.0
     _template: object = field(default=None, repr=False)
     _weights: dict = field(default_factory=dict, repr=False)
+    _store: object = field(default=None, repr=False)
 
     def model_at(self, i: int):
         """Stripped model of level ``i`` (row ``i`` of ``history``): a plain
@@ -59,45 +62,222 @@ class SequentialResult:
         i = check_int(i, "i", "SequentialResult.model_at", min_value=0,
                       max_value=len(self.history) - 1)
         weights = self._weights.get(i)
-        if weights is None and self.run_dir is not None:
-            weights = _load_level(self.run_dir, i)
+        if weights is None and self._store is not None:
+            weights = self._store.weights(i)
         if weights is None:
             raise InvalidParameterError(
                 f"SequentialResult.model_at(): no weights for level {i}.")
         clone = keras.models.clone_model(self._template)
-        clone.set_weights(weights)
+        set_layer_weights(clone, weights)
         return clone
 
     def to_frame(self) -> pd.DataFrame:
+        """The history (one row per level)."""
         return self.history.copy()
 
 
-def _level_file(run_dir, i):
-    return Path(run_dir) / f"level_{i:02d}.npz"
+@dataclass(frozen=True)
+class SequentialConfig(Config):
+    """The parameters of one :func:`sequential_prune` run, validated once;
+    the manifest of its ``run_dir``.
+
+    Attributes:
+        sparsities, max_epochs, patience: see :func:`sequential_prune`.
+        min_delta, monitor: early-stopping settings.
+        method: ``"tfmot"`` or ``"manual"`` (the original's percentile
+            zeroing of kernels and biases).
+        layers: layer names to prune (default: every Dense/Conv kernel).
+        prune_bias: prune biases too (tfmot method).
+        output_rate: sparsity multiplier of the output layer (0.5 = half).
+        layer_rates: ``{layer: multiplier}`` for other layers.
+        schedule: ``"constant"`` (tfmot ConstantSparsity at each level) or
+            ``"polynomial"`` (PolynomialDecay from the previous level over
+            ``ramp_epochs`` epochs).
+        frequency: 0 = each level's mask is fixed after its first step;
+            k = re-rank every k steps (tfmot's behaviour; the original used
+            100).
+        batch_size: for ``(x, y)`` data.
+        seed: base seed; level i trains with ``derive_seed(seed, i)``.
+        evaluate_train: evaluate each level's best weights on ``train`` for
+            ``train_loss`` (the find-sparsest rule's value); else the running
+            training loss of the best epoch.
+        reset_optimizer: fresh optimizer state at each level (as the
+            original, which recompiled at each level). With False a resumed
+            run starts its next level with a fresh optimizer state.
+        m_by_n: ``(m, n)`` structured sparsity through tfmot (see
+            ``tp.sparsity.wrap``); the levels are then 0.0 and ``m / n``.
+    """
+
+    KIND: ClassVar[str] = "sequential_prune"
+    FUNC: ClassVar[str] = "sequential_prune"
+    LABELS: ClassVar[dict] = {"model": "model (its architecture and weights)"}
+
+    sparsities: tuple
+    max_epochs: int = 500
+    patience: int = 2
+    min_delta: float = 1e-5
+    monitor: str = "val_loss"
+    method: str = "tfmot"
+    layers: tuple | None = None
+    prune_bias: bool = False
+    output_rate: float = 1.0
+    layer_rates: dict | None = None
+    schedule: str = "constant"
+    ramp_epochs: int = 2
+    frequency: int = 0
+    batch_size: int = 128
+    seed: int = 0
+    evaluate_train: bool = True
+    reset_optimizer: bool = True
+    m_by_n: tuple | None = None
+
+    def __post_init__(self):
+        f = self.FUNC
+        method = check_choice(self.method, ("tfmot", "manual"), "method", f)
+        m_by_n = check_m_by_n(self.m_by_n, f)
+        if m_by_n is not None and method != "tfmot":
+            raise InvalidParameterError(
+                f"{f}(): m_by_n works through tfmot; use method='tfmot'.")
+        schedule = check_choice(self.schedule, ("constant", "polynomial"),
+                                "schedule", f)
+        frequency = check_int(self.frequency, "frequency", f, min_value=0)
+        if method == "manual" and (schedule != "constant" or frequency):
+            raise InvalidParameterError(
+                f"{f}(): schedule='polynomial' and frequency apply to "
+                "method='tfmot' only.")
+        if self.layer_rates is not None:
+            check_type(self.layer_rates, dict, "layer_rates", f)
+        layers = self.layers
+        if isinstance(layers, str):
+            layers = [layers]
+        self._set(
+            sparsities=tuple(check_levels(self.sparsities, "sparsities", f)),
+            max_epochs=check_int(self.max_epochs, "max_epochs", f,
+                                 min_value=1),
+            patience=check_int(self.patience, "patience", f, min_value=0),
+            min_delta=check_float(self.min_delta, "min_delta", f, 0.0),
+            monitor=check_type(self.monitor, str, "monitor", f),
+            layers=None if layers is None else tuple(layers),
+            prune_bias=check_type(self.prune_bias, bool, "prune_bias", f),
+            output_rate=check_float(self.output_rate, "output_rate", f,
+                                    0.0, 1.0),
+            ramp_epochs=check_int(self.ramp_epochs, "ramp_epochs", f,
+                                  min_value=1),
+            batch_size=check_int(self.batch_size, "batch_size", f,
+                                 min_value=1),
+            seed=check_int(self.seed, "seed", f, min_value=0),
+            evaluate_train=bool(self.evaluate_train),
+            reset_optimizer=bool(self.reset_optimizer), m_by_n=m_by_n)
+
+    def callback(self, store, train_data) -> SequentialPruning:
+        """The :class:`SequentialPruning` that runs these levels."""
+        manual = self.method == "manual"
+        cb = SequentialPruning(
+            list(self.sparsities), monitor=self.monitor,
+            patience=self.patience, min_delta=self.min_delta,
+            max_epochs=self.max_epochs, method=self.method,
+            frequency=0 if manual else self.frequency,
+            ramp_epochs=self.ramp_epochs if self.schedule == "polynomial"
+            else 0,
+            reset_optimizer=self.reset_optimizer,
+            train_data=train_data if self.evaluate_train else None,
+            pause_between_levels=True, keep_weights=True,
+            layers=self.layers if manual else None,
+            prune_bias=True if manual else self.prune_bias)
+        cb._store = store
+        return cb
 
 
-def _load_level(run_dir, i):
-    path = _level_file(run_dir, i)
-    if not path.exists():
+def _check_plain_compiled(model, func):
+    check_model(model, "model", func)
+    if not is_compiled(model):
+        raise InvalidParameterError(
+            f"{func}(): model '{model.name}' is not compiled; call "
+            "model.compile(optimizer, loss, metrics) first (a fresh optimizer "
+            "of the same configuration is used for the pruned copy).")
+    if is_wrapped(model):
+        raise InvalidParameterError(
+            f"{func}(): model '{model.name}' already holds pruning wrappers; "
+            "pass the plain model (tp.sparsity.strip(model)).")
+
+
+def _check_strategy(strategy, func):
+    if strategy is not None:
+        check_type(strategy, tf.distribute.Strategy, "strategy", func,
+                   "a tf.distribute.Strategy")
+
+
+def _scope(strategy):
+    return strategy.scope() if strategy is not None else \
+        contextlib.nullcontext()
+
+
+def working_model(model, cfg, strategy=None, func="sequential_prune"):
+    """A copy of ``model`` to train: wrapped for tfmot, compiled like it.
+    Checks ``cfg``'s layer choices against the model (before any run
+    folder is opened)."""
+    if cfg.method == "manual" and cfg.layers is not None:
+        names = [la.name for la in model.layers]
+        for name in cfg.layers:
+            if name not in names:
+                raise InvalidParameterError(
+                    f"{func}(): 'layers' names {name!r}, which is not a "
+                    f"layer of model '{model.name}'; its layers are {names}.")
+    with _scope(strategy):
+        base = keras.models.clone_model(model)
+        base.set_weights(model.get_weights())
+        work = base
+        if cfg.method == "tfmot":
+            work = wrap(base, sparsity=0.0,
+                        layers=None if cfg.layers is None else
+                        list(cfg.layers),
+                        prune_bias=cfg.prune_bias,
+                        output_rate=cfg.output_rate,
+                        layer_rates=cfg.layer_rates, frequency=0,
+                        compile=False, m_by_n=cfg.m_by_n)
+        compile_like(work, model)
+    return work
+
+
+def _open_store(run_dir, cfg, model, train, val, func):
+    if run_dir is None:
         return None
-    with np.load(path) as z:
-        return [z[k] for k in sorted(z.files)]
+    rd = cfg.open(run_dir, func, model=fingerprint(model, "model"),
+                  compile=compile_fingerprint(model),
+                  train=fingerprint(train, "train", func),
+                  val=fingerprint(val, "val", func))
+    return LevelStore(rd)
 
 
-def _fingerprint_arrays(*arrays) -> str:
-    h = hashlib.sha1()
-    for a in arrays:
-        a = np.ascontiguousarray(a)
-        h.update(str(a.shape).encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
-
-
-def _data(data, name, func, model=None):
-    data = check_dataset(data, name, func, model=model)
-    if isinstance(data, tf.data.Dataset):
-        return data, "dataset"
-    return data, _fingerprint_arrays(*data)
+def _fit_levels(work, cb, train, val, cfg, strategy, extra, progress,
+                verbose, func):
+    """One ``fit`` per level until the callback has finished them all."""
+    fit_kw = {"validation_data": val, "epochs": cfg.max_epochs,
+              "verbose": verbose, "callbacks": [cb] + list(extra)}
+    if isinstance(train, tf.data.Dataset):
+        fit_args = (train,)
+    else:
+        fit_args = train
+        fit_kw["batch_size"] = cfg.batch_size
+    bar = progress_bar(progress, len(cfg.sparsities), initial=cb.level,
+                       desc=func, unit="level")
+    try:
+        while not cb.finished:
+            i = cb.level
+            set_seed(derive_seed(cfg.seed, i))
+            with _scope(strategy):
+                work.fit(*fit_args, **fit_kw)
+            if cb.level == i:
+                raise RuntimeError(
+                    f"{func}(): level {i} did not finish within one fit "
+                    "call; this is a bug.")
+            row = cb.rows[-1]
+            bar.set_postfix({"sparsity": f"{row['sparsity']:.2f}",
+                             "val_loss": f"{row['val_loss']:.3g}"},
+                            refresh=False)
+            bar.update(1)
+    finally:
+        bar.close()
 
 
 def sequential_prune(model, train, val, sparsities, max_epochs=500,
@@ -123,199 +303,71 @@ def sequential_prune(model, train, val, sparsities, max_epochs=500,
         sparsities: strictly increasing levels in [0, 1); include 0.0 first
             to train the dense network as level 0 (``MOTH_LEVELS`` holds the
             moth study's 17 levels).
-        max_epochs: cap on epochs per level.
-        patience: early-stopping patience per level.
-        run_dir: folder for a resumable run: each finished level writes its
-            stripped weights (``level_XX.npz``), the history
-            (``history.csv``) and the callback state (``state.json``),
-            atomically; calling again with the same folder and arguments
-            resumes after the last finished level.
-        min_delta, monitor: early-stopping settings.
-        method: ``"tfmot"`` or ``"manual"`` (the original's percentile
-            zeroing of kernels and biases, moth.md §5).
-        layers: layer names to prune (default: every Dense/Conv kernel).
-        prune_bias: prune biases too (tfmot method).
-        output_rate: sparsity multiplier of the output layer (0.5 = half).
-        layer_rates: ``{layer: multiplier}`` for other layers.
-        schedule: ``"constant"`` (tfmot ConstantSparsity at each level) or
-            ``"polynomial"`` (PolynomialDecay from the previous level over
-            ``ramp_epochs`` epochs).
-        frequency: 0 = each level's mask is fixed after its first step;
-            k = re-rank every k steps (tfmot's behaviour; the original used
-            100).
-        batch_size: for ``(x, y)`` data.
-        seed: base seed; level i trains with ``derive_seed(seed, i)``.
+        max_epochs, patience: at most ``max_epochs`` epochs per level; a
+            level ends after ``patience`` epochs without improvement.
+        run_dir: folder for a resumable run: each finished level commits its
+            stripped weights and the callback state; calling again with the
+            same folder resumes after the last committed level. It records
+            the run's parameters and fingerprints the model (architecture
+            and weights), its compile arguments and the data; a call that
+            differs in any of them is refused, naming it.
+        min_delta, monitor, method, layers, prune_bias, output_rate,
+            layer_rates, schedule, ramp_epochs, frequency, batch_size, seed,
+            evaluate_train, reset_optimizer, m_by_n: the run's other
+            parameters (see :class:`SequentialConfig`).
         strategy: a ``tf.distribute`` strategy to train under.
-        evaluate_train: evaluate each level's best weights on ``train`` for
-            ``train_loss`` (the find-sparsest rule's value); else the running
-            training loss of the best epoch.
-        reset_optimizer: fresh optimizer state at each level (as the
-            original, which recompiled at each level).
         tensorboard_dir: write tfmot ``PruningSummaries`` there.
         callbacks: extra Keras callbacks for every level's ``fit``.
-        progress: tqdm bar over levels.
-        verbose: ``fit`` verbosity.
-        m_by_n: ``(m, n)`` structured sparsity through tfmot (see
-            ``tp.sparsity.wrap``); the levels are then 0.0 and ``m / n``.
+        progress, verbose: tqdm bar over levels; ``fit`` verbosity.
 
     Returns:
         SequentialResult with ``.history`` and ``.model_at(i)``.
 
     Raises:
-        InvalidParameterError: bad levels, a model that is not compiled or is
-            already wrapped, a run folder holding another run.
+        InvalidParameterError: bad levels or other values, non-finite data,
+            data that does not fit the model, a model that is not compiled
+            or is already wrapped.
+        ResumeMismatchError: ``run_dir`` holds a run with other arguments.
+        RunStateError: a damaged file in ``run_dir`` (named).
         UnsupportedLayerError: a layer tfmot cannot wrap (named).
     """
     func = "sequential_prune"
     t_start = time.perf_counter()
-    check_model(model, "model", func)
+    _check_plain_compiled(model, func)
+    cfg = SequentialConfig(
+        sparsities, max_epochs=max_epochs, patience=patience,
+        min_delta=min_delta, monitor=monitor, method=method, layers=layers,
+        prune_bias=prune_bias, output_rate=output_rate,
+        layer_rates=layer_rates, schedule=schedule, ramp_epochs=ramp_epochs,
+        frequency=frequency, batch_size=batch_size, seed=seed,
+        evaluate_train=evaluate_train, reset_optimizer=reset_optimizer,
+        m_by_n=m_by_n)
+    _check_strategy(strategy, func)
+    train = check_dataset(train, "train", func, model=model)
+    val = check_dataset(val, "val", func, model=model)
     ensure_device()
-    levels = check_levels(sparsities, "sparsities", func)
-    if getattr(model, "optimizer", None) is None or not getattr(
-            model, "compiled_loss", None):
-        raise InvalidParameterError(
-            f"{func}(): model '{model.name}' is not compiled; call "
-            "model.compile(optimizer, loss, metrics) first (a fresh optimizer "
-            "of the same configuration is used for the pruned copy).")
-    if is_wrapped(model):
-        raise InvalidParameterError(
-            f"{func}(): model '{model.name}' already holds pruning wrappers; "
-            "pass the plain model (tp.sparsity.strip(model)).")
-    max_epochs = check_int(max_epochs, "max_epochs", func, min_value=1)
-    patience = check_int(patience, "patience", func, min_value=0)
-    min_delta = check_float(min_delta, "min_delta", func, 0.0)
-    check_choice(method, ("tfmot", "manual"), "method", func)
-    check_choice(schedule, ("constant", "polynomial"), "schedule", func)
-    ramp_epochs = check_int(ramp_epochs, "ramp_epochs", func, min_value=1)
-    frequency = check_int(frequency, "frequency", func, min_value=0)
-    batch_size = check_int(batch_size, "batch_size", func, min_value=1)
-    seed = check_int(seed, "seed", func, min_value=0)
-    if strategy is not None:
-        check_type(strategy, tf.distribute.Strategy, "strategy", func,
-                   "a tf.distribute.Strategy")
-    if method == "manual" and (schedule != "constant" or frequency):
-        raise InvalidParameterError(
-            f"{func}(): schedule='polynomial' and frequency apply to "
-            "method='tfmot' only.")
-    if m_by_n is not None and method != "tfmot":
-        raise InvalidParameterError(
-            f"{func}(): m_by_n works through tfmot; use method='tfmot'.")
-    train_fit, train_fp = _data(train, "train", func, model)
-    val_fit, val_fp = _data(val, "val", func, model)
-
-    rd = None
-    done = []
-    state = None
-    if run_dir is not None:
-        params = {
-            "sparsities": levels, "max_epochs": max_epochs,
-            "patience": patience, "min_delta": min_delta, "monitor": monitor,
-            "method": method, "layers": layers, "prune_bias": prune_bias,
-            "output_rate": output_rate, "layer_rates": layer_rates,
-            "schedule": schedule, "ramp_epochs": ramp_epochs,
-            "frequency": frequency, "batch_size": batch_size, "seed": seed,
-            "evaluate_train": evaluate_train,
-            "reset_optimizer": reset_optimizer,
-            "model": {"name": model.name, "params": model.count_params(),
-                      "weights": _fingerprint_arrays(*model.get_weights()),
-                      "optimizer": model.optimizer.get_config()},
-            "data": {"train": train_fp, "val": val_fp}}
-        if m_by_n is not None:
-            params["m_by_n"] = list(m_by_n)
-        rd = RunDir(run_dir, params, kind="sequential_prune", func=func)
-        done = sorted(int(k) for k in rd.done())
-        if done:
-            state = read_json(rd.file("state.json"))
-
-    def scope():
-        return strategy.scope() if strategy is not None else \
-            contextlib.nullcontext()
-
-    template = keras.models.clone_model(model)
-    weights = {}
-    with scope():
-        base = keras.models.clone_model(model)
-        base.set_weights(model.get_weights())
-        if done:
-            last = _load_level(rd.path, done[-1])
-            base.set_weights(last)
-            for i in done:
-                weights[i] = _load_level(rd.path, i)
-        if method == "tfmot":
-            work = wrap(base, sparsity=0.0, layers=layers,
-                        prune_bias=prune_bias, output_rate=output_rate,
-                        layer_rates=layer_rates, frequency=0, compile=False,
-                        m_by_n=m_by_n)
-        else:
-            work = base
-        recompile_like(work, model)
-
-    def on_level(i, row, cb):
-        weights[i] = cb._weights.get(i)
-        if rd is not None:
-            atomic_save_npz(_level_file(rd.path, i),
-                            **{f"w{j:03d}": w for j, w in
-                               enumerate(weights[i])})
-            atomic_write_json(rd.file("state.json"), cb.get_state())
-            atomic_write_csv(rd.file("history.csv"), cb.history)
-            rd.mark_done(i)
-
-    cb = SequentialPruning(
-        levels, monitor=monitor, patience=patience, min_delta=min_delta,
-        on_level=on_level, max_epochs=max_epochs, method=method,
-        frequency=frequency if method == "tfmot" else 0,
-        ramp_epochs=ramp_epochs if schedule == "polynomial" else 0,
-        reset_optimizer=reset_optimizer,
-        train_data=train_fit if evaluate_train else None,
-        pause_between_levels=True, keep_weights=True,
-        layers=layers if method == "manual" else None,
-        prune_bias=True if method == "manual" else prune_bias)
-    if state is not None:
-        cb.set_state(state)
+    work = working_model(model, cfg, strategy, func)
+    store = _open_store(run_dir, cfg, model, train, val, func)
+    cb = cfg.callback(store, train)
+    cb.resume(work)
     extra = list(callbacks or [])
-    if tensorboard_dir is not None and method == "tfmot":
-        from tensorflow_model_optimization.python.core.sparsity.keras import (
-            pruning_callbacks)
-        extra.append(pruning_callbacks.PruningSummaries(
-            log_dir=str(tensorboard_dir)))
-    fit_kw = {"validation_data": val_fit, "epochs": max_epochs,
-              "verbose": verbose, "callbacks": [cb] + extra}
-    if isinstance(train_fit, tf.data.Dataset):
-        fit_args = (train_fit,)
-    else:
-        fit_args = train_fit
-        fit_kw["batch_size"] = batch_size
-
-    bar = progress_bar(progress, len(levels), initial=cb.level, desc=func,
-                       unit="level")
-    try:
-        while not cb.finished:
-            i = cb.level
-            set_seed(derive_seed(seed, i))
-            with scope():
-                work.fit(*fit_args, **fit_kw)
-            if cb.level == i:
-                raise RuntimeError(
-                    f"{func}(): level {i} did not finish within one fit "
-                    "call; this is a bug.")
-            row = cb.rows[-1]
-            bar.set_postfix({"sparsity": f"{row['sparsity']:.2f}",
-                             "val_loss": f"{row['val_loss']:.3g}"},
-                            refresh=False)
-            bar.update(1)
-    finally:
-        bar.close()
+    if tensorboard_dir is not None and cfg.method == "tfmot":
+        extra.append(PruningSummaries(log_dir=str(tensorboard_dir)))
+    _fit_levels(work, cb, train, val, cfg, strategy, extra, progress,
+                verbose, func)
     return SequentialResult(history=_history_frame(cb.rows),
-                            run_dir=None if rd is None else rd.path,
+                            run_dir=None if store is None else store.path,
                             time_s=time.perf_counter() - t_start,
-                            _template=template, _weights=weights)
+                            _template=keras.models.clone_model(model),
+                            _weights=dict(cb._weights), _store=store)
 
 
 def find_sparsest(history, threshold=1e-3, column="train_loss"):
     """The most pruned level whose ``column`` is at most ``threshold``.
 
-    The moth study's rule (moth.md §7): the LAST level with loss <=
-    threshold, even when the loss curve is not monotone.
+    The moth study's rule (``docs/sections/sparsity.md``, Methods): the
+    LAST level with loss <= threshold, even when the loss curve is not
+    monotone.
 
     Args:
         history: a history DataFrame (or a ``SequentialResult``).

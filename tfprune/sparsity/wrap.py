@@ -9,20 +9,20 @@ loss and metrics and a fresh optimizer of the same configuration.
 from __future__ import annotations
 
 from .._keras import check_model, compile_like, keras
+from .._tfmot import (ConstantSparsity, PolynomialDecay, PruneLowMagnitude,
+                      PruningSchedule)
 from .._validate import check_float, check_int, check_type
 from ..errors import InvalidParameterError, UnsupportedLayerError
+from . import layers as _layers
+from .layers import (inner_name, is_wrapped, layer_rates,
+                     output_layer_names,
+                     prunable_layer_names, prunable_weight_names, wrappers)
+from .masks import set_masks
 from .schedules import LevelSparsity
 
-from tensorflow_model_optimization.python.core.sparsity.keras import (
-    prunable_layer as _prunable_layer,
-    prune_registry as _registry,
-    pruning_schedule as _tfmot_schedule,
-    pruning_wrapper as _pw)
-
 __all__ = ["wrap", "strip", "is_wrapped", "wrappers", "prunable_layer_names",
-           "output_layer_names", "recompile_like"]
-
-PruneLowMagnitude = _pw.PruneLowMagnitude
+           "output_layer_names", "layer_rates",
+           "PruneLowMagnitude", "PruneLowMagnitudeBias"]
 
 
 @keras.utils.register_keras_serializable(package="tfprune",
@@ -63,61 +63,6 @@ class PruneLowMagnitudeBias(PruneLowMagnitude):
             del self.add_weight
 
 
-def wrappers(model) -> list:
-    """The tfmot pruning wrappers of ``model``, in layer order."""
-    return [la for la in model.layers if isinstance(la, PruneLowMagnitude)]
-
-
-def is_wrapped(model) -> bool:
-    """True when ``model`` holds at least one tfmot pruning wrapper."""
-    return bool(wrappers(model))
-
-
-def _prunable_weight_names(layer):
-    """Names of the weights tfmot prunes in ``layer``; None if unsupported."""
-    if isinstance(layer, _prunable_layer.PrunableLayer) or hasattr(
-            layer, "get_prunable_weights"):
-        return ["<custom>"]
-    if _registry.PruneRegistry.supports(layer):
-        if layer.__class__ in _registry.PruneRegistry._LAYERS_WEIGHTS_MAP:
-            return list(_registry.PruneRegistry._weight_names(layer))
-        return ["<rnn>"]
-    return None
-
-
-def prunable_layer_names(model) -> list[str]:
-    """Layers of a plain model that tfmot can prune (they have a kernel)."""
-    return [la.name for la in model.layers
-            if la.weights and not isinstance(la, keras.layers.InputLayer)
-            and not isinstance(la, keras.Model)
-            and _prunable_weight_names(la)]
-
-
-def output_layer_names(model, among) -> list[str]:
-    """The last layer of ``among`` on the path to each model output."""
-    among = set(among)
-    by_name = {la.name: la for la in model.layers}
-    found = []
-    for name in model.output_names:
-        todo = [by_name[name]] if name in by_name else []
-        seen = set()
-        while todo:
-            la = todo.pop()
-            if la.name in seen:
-                continue
-            seen.add(la.name)
-            if la.name in among:
-                if la.name not in found:
-                    found.append(la.name)
-                continue
-            for node in la._inbound_nodes:
-                inbound = node.inbound_layers
-                if not isinstance(inbound, (list, tuple)):
-                    inbound = [inbound]
-                todo.extend(inbound)
-    return found
-
-
 def _select(model, layers, func):
     all_names = [la.name for la in model.layers]
     by_name = {la.name: la for la in model.layers}
@@ -133,7 +78,7 @@ def _select(model, layers, func):
         for la in model.layers:
             if isinstance(la, keras.layers.InputLayer) or not la.weights:
                 continue
-            names = _prunable_weight_names(la)
+            names = prunable_weight_names(la)
             if names is None:
                 raise UnsupportedLayerError(
                     f"{func}(): layer '{la.name}' ({type(la).__name__}) has "
@@ -160,7 +105,7 @@ def _select(model, layers, func):
                 f"{func}(): 'layers' names {name!r}, which is not a layer of "
                 f"model '{model.name}'; its layers are {all_names}.")
         la = by_name[name]
-        names = _prunable_weight_names(la)
+        names = prunable_weight_names(la)
         if names is None:
             raise UnsupportedLayerError(
                 f"{func}(): layer '{name}' ({type(la).__name__}) cannot be "
@@ -175,24 +120,6 @@ def _select(model, layers, func):
     return chosen
 
 
-def layer_rates(model, targets, output_rate=1.0, rates=None, func="wrap"):
-    """Per-layer multiplier of the requested sparsity."""
-    output_rate = check_float(output_rate, "output_rate", func, 0.0, 1.0)
-    out = {name: 1.0 for name in targets}
-    for name in output_layer_names(model, targets):
-        out[name] = output_rate
-    if rates:
-        check_type(rates, dict, "layer_rates", func)
-        for name, r in rates.items():
-            if name not in out:
-                raise InvalidParameterError(
-                    f"{func}(): 'layer_rates' names {name!r}, which is not a "
-                    f"pruned layer; pruned layers are {list(out)}.")
-            out[name] = check_float(r, f"layer_rates[{name!r}]", func, 0.0,
-                                    1.0)
-    return out
-
-
 def _schedule_for(schedule, sparsity, rate, frequency, begin_step, func):
     if schedule is None:
         return LevelSparsity(sparsity, begin_step=begin_step,
@@ -204,24 +131,34 @@ def _schedule_for(schedule, sparsity, rate, frequency, begin_step, func):
     if rate == 1.0:
         return schedule
     cfg = schedule.get_config()["config"]
-    if isinstance(schedule, _tfmot_schedule.ConstantSparsity):
+    if isinstance(schedule, ConstantSparsity):
         cfg = dict(cfg, target_sparsity=cfg["target_sparsity"] * rate)
-        return _tfmot_schedule.ConstantSparsity(**cfg)
-    if isinstance(schedule, _tfmot_schedule.PolynomialDecay):
+        return ConstantSparsity(**cfg)
+    if isinstance(schedule, PolynomialDecay):
         cfg = dict(cfg, initial_sparsity=cfg["initial_sparsity"] * rate,
                    final_sparsity=cfg["final_sparsity"] * rate)
-        return _tfmot_schedule.PolynomialDecay(**cfg)
+        return PolynomialDecay(**cfg)
     raise InvalidParameterError(
         f"{func}(): a per-layer rate ({rate}) cannot be applied to a "
         f"{type(schedule).__name__}; use output_rate=1.0 or a ConstantSparsity"
         "/PolynomialDecay/LevelSparsity schedule.")
 
 
-def recompile_like(new, old, optimizer=None):
-    """Compile ``new`` as ``old`` was compiled (see
-    :func:`tfprune._keras.compile_like`); a no-op when ``old`` was never
-    compiled."""
-    return compile_like(new, old, optimizer=optimizer)
+def _check_plain(model, func):
+    check_model(model, "model", func)
+    if is_wrapped(model):
+        raise InvalidParameterError(
+            f"{func}(): model '{model.name}' already holds pruning wrappers "
+            f"({wrappers(model)[0].name}, ...); strip it first with "
+            "tp.sparsity.strip(model).")
+
+
+def _copy_weights(model, clone):
+    """Copy every layer's weights of ``model`` into its (wrapped) copy."""
+    by_name = {inner_name(la): la for la in clone.layers}
+    for la in model.layers:
+        if la.weights and la.name in by_name:
+            by_name[la.name].set_weights(la.get_weights())
 
 
 def _copy_layer(layer):
@@ -259,8 +196,7 @@ def _m_by_n_for(model, targets, m_by_n, other_masks, func):
     by_name = {la.name: la for la in model.layers}
     for name in targets:
         la = by_name[name]
-        attrs = _prunable_weight_names(la) or []
-        for attr in attrs:
+        for attr in _layers.prunable_weight_names(la) or []:
             w = getattr(la, attr, None)
             if w is not None and len(w.shape) not in (2, 4):
                 raise UnsupportedLayerError(
@@ -305,7 +241,7 @@ def wrap(model, sparsity=0.5, schedule=None, layers=None, prune_bias=False,
         m_by_n: ``(m, n)``, e.g. ``(2, 4)``: tfmot's m:n sparsity (``m``
             zeros in every ``n`` consecutive input-channel weights), set at
             the first training step and kept; ``sparsity`` and ``schedule``
-            do not apply. Rank-2/4 kernels only (docs: deploy.md).
+            do not apply. Rank-2/4 kernels only (docs/sections/deploy.md).
 
     Returns:
         A new tf_keras model holding the wrappers (weights copied).
@@ -317,16 +253,11 @@ def wrap(model, sparsity=0.5, schedule=None, layers=None, prune_bias=False,
         InvalidParameterError: bad sparsity, layer name or rate.
     """
     func = "wrap"
-    check_model(model, "model", func)
-    if is_wrapped(model):
-        raise InvalidParameterError(
-            f"{func}(): model '{model.name}' already holds pruning wrappers "
-            f"({wrappers(model)[0].name}, ...); strip it first with "
-            "tp.sparsity.strip(model).")
+    _check_plain(model, func)
     sparsity = check_float(sparsity, "sparsity", func, 0.0, 1.0,
                            max_inclusive=False)
     if schedule is not None and not isinstance(
-            schedule, _tfmot_schedule.PruningSchedule):
+            schedule, PruningSchedule):
         raise TypeError(
             f"{func}(): 'schedule' must be a tfmot PruningSchedule "
             "(ConstantSparsity, PolynomialDecay) or tp.sparsity.LevelSparsity;"
@@ -336,8 +267,8 @@ def wrap(model, sparsity=0.5, schedule=None, layers=None, prune_bias=False,
     targets = _select(model, layers, func)
     m_by_n = _m_by_n_for(model, targets, m_by_n, prune_bias or
                          masks is not None, func)
-    rates = globals()["layer_rates"](model, targets, output_rate,
-                                     layer_rates, func)
+    rates = _layers.layer_rates(model, targets, output_rate, layer_rates,
+                                func)
     if masks is not None:
         begin_step = -1
 
@@ -354,18 +285,11 @@ def wrap(model, sparsity=0.5, schedule=None, layers=None, prune_bias=False,
                                  sparsity_m_by_n=m_by_n)
 
     clone = keras.models.clone_model(model, clone_function=clone_fn)
-    by_name = {}
-    for la in clone.layers:
-        inner = la.layer if isinstance(la, PruneLowMagnitude) else la
-        by_name[inner.name] = la
-    for la in model.layers:
-        if la.weights and la.name in by_name:
-            by_name[la.name].set_weights(la.get_weights())
+    _copy_weights(model, clone)
     if masks is not None:
-        from .masks import set_masks
         set_masks(clone, masks)
     if compile:
-        recompile_like(clone, model)
+        compile_like(clone, model)
     return clone
 
 
@@ -407,6 +331,6 @@ def strip(model, compile=True):
         elif la.weights and la.name in by_name:
             by_name[la.name].set_weights(la.get_weights())
     if compile:
-        recompile_like(clone, model)
+        compile_like(clone, model)
     return clone
 
