@@ -7,6 +7,7 @@ Every failure raises ``InvalidParameterError`` (a ``ValueError``) or
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import numbers
 import warnings
@@ -309,16 +310,17 @@ def renamed(**old_to_new):
     """
     def wrap(fn):
         name = fn.__qualname__.removesuffix(".__init__")
+        order = list(inspect.signature(fn).parameters)
 
         @functools.wraps(fn)
         def inner(*args, **kwargs):
             for old, new in old_to_new.items():
                 if old not in kwargs:
                     continue
-                if new in kwargs:
+                if new in kwargs or new in order[:len(args)]:
                     raise InvalidParameterError(
-                        f"{name}(): give '{new}' only; '{old}' is "
-                        f"its old name (deprecated).")
+                        f"{name}(): got both '{new}' and its old name "
+                        f"'{old}'; pass only '{new}'.")
                 warnings.warn(
                     f"{name}(): '{old}' is deprecated and will be "
                     f"removed in the next release; use '{new}'.",
