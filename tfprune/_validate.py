@@ -17,7 +17,7 @@ from .errors import InvalidParameterError
 __all__ = ["check_int", "check_float", "check_choice", "check_fraction",
            "check_increasing_fractions", "check_type", "check_xy",
            "check_finite", "check_input_fits", "check_targets",
-           "check_dataset"]
+           "check_dataset", "check_shard", "renamed"]
 
 
 def _fail(func, name, what, value, fix=""):
@@ -294,3 +294,43 @@ def check_dataset(data, name="data", func=None, model=None, allow_none=False):
         elif _dataset_targets(data) is not None:
             check_targets(model, _dataset_targets(data), f"{name} y", func)
     return out
+
+
+def check_shard(shard, count: int, name="shard", func=None) -> range:
+    """The share of ``count`` units (chunks, networks) that shard
+    ``(i, N)`` computes: ``range(i * count // N, (i + 1) * count // N)``;
+    ``None`` is the whole range. The shares of ``i = 0 .. N-1`` are
+    disjoint, contiguous and cover every unit."""
+    if shard is None:
+        return range(count)
+    if isinstance(shard, str) or not isinstance(shard, (tuple, list)) or \
+            len(shard) != 2:
+        _fail(func, name, "a pair (i, N) with 0 <= i < N", shard,
+              "E.g. shard=(0, 4) for the first of 4 shares.")
+    n = check_int(shard[1], f"{name}[1]", func, min_value=1)
+    i = check_int(shard[0], f"{name}[0]", func, min_value=0,
+                  max_value=n - 1)
+    return range(i * count // n, (i + 1) * count // n)
+
+
+def renamed(kwargs: dict, old: str, new: str, value, default=None,
+            func=None):
+    """Support a renamed keyword argument for one release.
+
+    Pops ``old`` from ``kwargs`` (a function's ``**kwargs``). When it was
+    given, warns with a ``DeprecationWarning`` and returns its value;
+    otherwise returns ``value``, the new argument's (whose default is
+    ``default``). Giving both is a ``TypeError``. The caller refuses any key
+    still left in ``kwargs``.
+    """
+    if old not in kwargs:
+        return value
+    where = f"{func}(): " if func else ""
+    if not (value is default or (type(value) is type(default)
+                                 and value == default)):
+        raise TypeError(f"{where}give '{new}' only ('{old}' is its old "
+                        "name).")
+    import warnings
+    warnings.warn(f"{where}'{old}' is deprecated; use '{new}' (same "
+                  "meaning).", DeprecationWarning, stacklevel=3)
+    return kwargs.pop(old)
