@@ -271,12 +271,13 @@ def test_size_scale_changes_the_flights():
 
 
 def test_plots_return_figures():
-    import matplotlib
+    import matplotlib.pyplot as plt
     from matplotlib.figure import Figure
+    open_before = plt.get_fignums()
     df = moth.simulate(30, seed=2, rtol=1e-4)
     fig = tp.plots.plot_trajectories(df, n=2)
     assert isinstance(fig, Figure) and len(fig.axes) == 2
     fig2 = tp.plots.plot_output_histograms(moth.make_dataset(data=df))
     fig3 = tp.plots.plot_output_histograms(df)
     assert isinstance(fig2, Figure) and isinstance(fig3, Figure)
-    matplotlib.pyplot.close("all")
+    assert plt.get_fignums() == open_before  # nothing left open in pyplot
