@@ -335,3 +335,26 @@ def test_workers_die_with_the_command(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_a_manifest_replaced_by_another_shard_stops_the_commits(
+        tmp_path, monkeypatch):
+    """Two shards started at once on an empty folder with other parameters:
+    the one whose manifest was replaced commits nothing more."""
+    from tfprune.data.moth import disk
+    other = moth.simulate_to_disk(300, tmp_path / "other", chunk_size=100,
+                                  workers=1, seed=4, method="ark",
+                                  rtol=1e-5, progress=False)
+    out = tmp_path / "run"
+    real = disk._run_chunk
+
+    def racing(job):
+        if job[1] == 1:  # the other shard's manifest lands meanwhile
+            (out / "manifest.json").write_bytes(
+                (other / "manifest.json").read_bytes())
+        return real(job)
+    monkeypatch.setattr(disk, "_run_chunk", racing)
+    with pytest.raises(ResumeMismatchError, match="rtol"):
+        moth.simulate_to_disk(300, out, chunk_size=100, workers=1, **FAST)
+    assert sorted(p.name for p in (out / "units").glob("0*.json")) == [
+        "000000.json"]

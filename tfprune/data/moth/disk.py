@@ -216,6 +216,9 @@ def _verified(rd: RunDir, chunk: int) -> Path:
 
 
 def _commit(rd: RunDir, cfg: SimulationConfig, chunk, failed, digest):
+    # Shards may start at once on an empty folder; if another process wrote
+    # a manifest with other parameters meanwhile, this refuses to commit.
+    RunDir(rd.path, rd.params, rd.kind, rd.func, labels=rd.labels)
     rd.commit(chunk, files=[chunk_name(chunk)],
               state={"rows": list(cfg.rows(chunk)), "failed": failed,
                      "digest": digest, "host": platform.node(),
