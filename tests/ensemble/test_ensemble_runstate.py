@@ -248,3 +248,9 @@ def test_kill_and_resume_at_every_level_boundary(run_killed, tmp_path):
         for k in b.files:
             np.testing.assert_array_equal(a[k], b[k])
     _same_results(load_run(tmp_path / "killed"), load_run(tmp_path / "whole"))
+
+
+def test_moth_schedule_is_the_study_levels_continued_to_099():
+    import tfprune as tp
+    assert tp.ensemble.MOTH_SPARSITIES == tp.sparsity.MOTH_LEVELS + (0.99,)
+    assert len(tp.ensemble.MOTH_SPARSITIES) == 18
