@@ -50,6 +50,7 @@ def whole(teacher, tmp_path_factory):
     return monte_carlo(teacher, run_dir=path, **KW), path
 
 
+@pytest.mark.slow
 def test_shards_merged_equal_one_run_bit_for_bit(teacher, whole, tmp_path):
     res, path = whole
     # per-network stopping fired at different batches: both Adam paths ran
