@@ -91,7 +91,7 @@ def _numba_rhs(p):
 def _per_trajectory(y0, u, solver, rhs_kind, **kw):
     """One solve per trajectory; final states (m, 8)."""
     from scipy.integrate import odeint, solve_ivp
-    from tfprune.data._moth_model import MothParams, scalar_rhs
+    from tfprune.data.moth._model import MothParams, scalar_rhs
     p = MothParams()
     out = np.empty_like(y0)
     nb = _numba_rhs(p) if rhs_kind == "numba" else None
@@ -125,7 +125,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     header("moth simulator")
     from tfprune.data import moth
-    from tfprune.data._moth_rk import STATE_SCALE
+    from tfprune.data.moth._rk import STATE_SCALE
 
     m = args.compare
     y0, u = moth.sample_inputs(0, m, 2024, moth.DEFAULT_RANGES)

@@ -65,7 +65,7 @@ def main(argv=None):
                 f"{args.samples}_seed{args.seed}")
     t0 = time.perf_counter()
     data = load_data(args.samples, data_dir, args.seed,
-                     progress=not args.quiet)
+                     progress=not args.quiet, given=False)
     t_data = time.perf_counter() - t0
     one_pass = len(data.train[0]) // 128
     max_batches = args.max_batches or max(6000, one_pass)

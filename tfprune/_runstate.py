@@ -259,6 +259,43 @@ class RunConfig:
         params.update(_normalise(fingerprints))
         return RunDir(run_dir, params, self.KIND, func, labels=self.LABELS)
 
+    @classmethod
+    def from_folder(cls, path, func: str | None = None,
+                    writer: str | None = None) -> tuple:
+        """``(config, RunDir)`` of an existing run folder, opened with the
+        parameters (and fingerprints) it records: for loaders, which read a
+        folder without parameters of their own.
+
+        Raises:
+            InvalidParameterError: ``path`` holds no run of this kind
+                (``writer`` names what writes one, for the message).
+            RunStateError: its manifest is damaged.
+        """
+        where = f"{func}(): " if func else ""
+        fix = f"give a folder written by {writer or cls.KIND}"
+        mpath = Path(path) / "manifest.json"
+        if not mpath.exists():
+            raise InvalidParameterError(
+                f"{where}{str(path)!r} has no manifest.json; {fix}.")
+        try:
+            manifest = read_json(mpath)
+            kind, params = manifest.get("kind"), manifest["params"]
+            if kind == cls.KIND:
+                config = cls(**{f.name: params[f.name]
+                                for f in dataclasses.fields(cls)})
+        except (OSError, ValueError, KeyError, TypeError,
+                AttributeError) as e:
+            raise RunStateError(
+                f"{where}run folder {str(path)!r}: manifest.json is damaged "
+                f"({type(e).__name__}: {e}); move the folder away and run "
+                "again.") from e
+        if kind != cls.KIND:
+            raise InvalidParameterError(
+                f"{where}{str(path)!r} holds a {kind!r} run, not a "
+                f"{cls.KIND!r} run; {fix}.")
+        return config, RunDir(path, params, cls.KIND, func,
+                              labels=cls.LABELS)
+
 
 # --------------------------------------------------------------------------
 # run folders

@@ -15,12 +15,12 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .errors import InvalidParameterError
+from .errors import InvalidParameterError, RenamedArgumentError
 
 __all__ = ["check_int", "check_float", "check_choice", "check_fraction",
            "check_increasing_fractions", "check_type", "check_xy",
            "check_finite", "check_input_fits", "check_targets",
-           "check_dataset", "renamed", "check_no_kwargs"]
+           "check_dataset", "check_shard", "renamed", "check_no_kwargs"]
 
 
 def _fail(func, name, what, value, fix=""):
@@ -299,6 +299,23 @@ def check_dataset(data, name="data", func=None, model=None, allow_none=False):
     return out
 
 
+def check_shard(shard, count: int, name="shard", func=None) -> range:
+    """The share of ``count`` units (chunks, networks) that shard
+    ``(i, N)`` computes: ``range(i * count // N, (i + 1) * count // N)``;
+    ``None`` is the whole range. The shares of ``i = 0 .. N-1`` are
+    disjoint, contiguous and cover every unit."""
+    if shard is None:
+        return range(count)
+    if isinstance(shard, str) or not isinstance(shard, (tuple, list)) or \
+            len(shard) != 2:
+        _fail(func, name, "a pair (i, N) with 0 <= i < N", shard,
+              "E.g. shard=(0, 4) for the first of 4 shares.")
+    n = check_int(shard[1], f"{name}[1]", func, min_value=1)
+    i = check_int(shard[0], f"{name}[0]", func, min_value=0,
+                  max_value=n - 1)
+    return range(i * count // n, (i + 1) * count // n)
+
+
 def renamed(**old_to_new):
     """Decorator for keyword arguments renamed in this release: the old
     spelling keeps working for one release with a ``DeprecationWarning``
@@ -318,7 +335,7 @@ def renamed(**old_to_new):
                 if old not in kwargs:
                     continue
                 if new in kwargs or new in order[:len(args)]:
-                    raise InvalidParameterError(
+                    raise RenamedArgumentError(
                         f"{name}(): got both '{new}' and its old name "
                         f"'{old}'; pass only '{new}'.")
                 warnings.warn(

@@ -9,6 +9,10 @@ class InvalidParameterError(TfpruneError, ValueError):
     """A parameter has a bad value; the message names it and the fix."""
 
 
+class RenamedArgumentError(InvalidParameterError, TypeError):
+    """A renamed argument given under both its new and its old name."""
+
+
 class ModelTypeError(TfpruneError, TypeError):
     """A model of the wrong kind (Keras 3, subclassed, not a model)."""
 

@@ -1,16 +1,19 @@
-"""The moth simulator: equations, accuracy, conservation, determinism, I/O."""
+"""The moth simulator: equations, accuracy, conservation, the data set.
+
+Simulation to disk (run state, shards, verification) is tested in
+test_moth_disk.py."""
 import json
 import math
-import os
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import tfprune as tp
-from tfprune.data import moth, _moth_model, _moth_rk, _moth_ark
-from tfprune.data._moth_model import MothParams, rhs, scalar_rhs
-from tfprune.errors import ResumeMismatchError
+from tfprune.data import moth
+from tfprune.data.moth import _ark as _moth_ark
+from tfprune.data.moth import _model as _moth_model
+from tfprune.data.moth import _rk as _moth_rk
+from tfprune.data.moth._model import MothParams, rhs, scalar_rhs
 
 SCALE = _moth_rk.STATE_SCALE
 
@@ -160,50 +163,6 @@ def test_spring_rest_position_and_symmetry():
     np.testing.assert_allclose(final, moth.states_of(df), atol=1e-9)
 
 
-def test_same_seed_is_bit_identical_whatever_chunks_or_workers(tmp_path):
-    n = 1300
-    a = moth.simulate_to_disk(n, tmp_path / "a", seed=4, chunk_size=1000,
-                              workers=1, progress=False)
-    b = moth.simulate_to_disk(n, tmp_path / "b", seed=4, chunk_size=317,
-                              workers=2, progress=False)
-    da, db = moth.load_simulations(a), moth.load_simulations(b)
-    direct = moth.simulate(n, seed=4)
-    for other in (db, direct):
-        assert list(da.columns) == list(other.columns)
-        for c in da.columns:
-            np.testing.assert_array_equal(da[c].to_numpy(),
-                                          other[c].to_numpy(), err_msg=c)
-    # The first rows of a bigger run are the same rows.
-    np.testing.assert_array_equal(
-        moth.simulate(50, seed=4)[list(moth.FINAL_COLUMNS)].to_numpy(),
-        direct[list(moth.FINAL_COLUMNS)].to_numpy()[:50])
-    assert not np.array_equal(moth.simulate(50, seed=5)["F"],
-                              direct["F"][:50])
-    manifest = json.loads((a / "manifest.json").read_text())
-    assert manifest["params"]["seed"] == 4
-    assert manifest["params"]["ranges"]["F"] == [0.0, 44300.0]
-
-
-def test_simulate_to_disk_resumes_without_redoing_shards(tmp_path):
-    out = tmp_path / "run"
-    moth.simulate_to_disk(900, out, seed=2, chunk_size=300, workers=1,
-                          progress=False, method="ark", rtol=1e-4)
-    shard0, shard2 = out / "shard_000000.npz", out / "shard_000002.npz"
-    first = moth.load_simulations(out)
-    # A crash before shard 2 was written: it is redone, shard 0 is not.
-    os.remove(shard2)
-    mtime0 = os.stat(shard0).st_mtime_ns
-    with pytest.raises(ValueError, match="missing"):
-        moth.load_simulations(out)
-    moth.simulate_to_disk(900, out, seed=2, chunk_size=300, workers=1,
-                          progress=False, method="ark", rtol=1e-4)
-    assert os.stat(shard0).st_mtime_ns == mtime0
-    pd.testing.assert_frame_equal(moth.load_simulations(out), first)
-    with pytest.raises(ResumeMismatchError, match="seed"):
-        moth.simulate_to_disk(900, out, seed=3, chunk_size=300, workers=1,
-                              progress=False, method="ark", rtol=1e-4)
-
-
 @pytest.mark.parametrize("kwargs, match", [
     ({"F": (10.0, 1.0)}, "low > high"),
     ({"tau": (float("nan"), 1.0)}, "finite"),
@@ -298,15 +257,6 @@ def test_make_dataset_layout_scaling_and_inverse():
             len(tf_version.test[0])) == (400, 100, 0)
 
 
-def test_make_dataset_reads_a_shard_folder(tmp_path):
-    out = moth.simulate_to_disk(400, tmp_path / "s", seed=1, chunk_size=150,
-                                workers=1, progress=False, method="ark",
-                                rtol=1e-4)
-    from_dir = moth.make_dataset(data=str(out))
-    from_df = moth.make_dataset(data=moth.load_simulations(out))
-    np.testing.assert_array_equal(from_dir.test[1], from_df.test[1])
-
-
 def test_size_scale_changes_the_flights():
     """A smaller moth (stiffer joint, ~s^-5) against the reference."""
     base = moth.simulate(20, seed=1)
@@ -321,22 +271,13 @@ def test_size_scale_changes_the_flights():
 
 
 def test_plots_return_figures():
-    import matplotlib
+    import matplotlib.pyplot as plt
     from matplotlib.figure import Figure
+    open_before = plt.get_fignums()
     df = moth.simulate(30, seed=2, rtol=1e-4)
     fig = tp.plots.plot_trajectories(df, n=2)
     assert isinstance(fig, Figure) and len(fig.axes) == 2
     fig2 = tp.plots.plot_output_histograms(moth.make_dataset(data=df))
     fig3 = tp.plots.plot_output_histograms(df)
     assert isinstance(fig2, Figure) and isinstance(fig3, Figure)
-    matplotlib.pyplot.close("all")
-
-
-def test_cli_simulate(tmp_path, capsys):
-    from tfprune.cli import main
-    out = tmp_path / "cli"
-    rc = main(["moth", "simulate", "--n", "250", "--out", str(out),
-               "--seed", "3", "--workers", "1", "--chunk-size", "100",
-               "--method", "ark", "--rtol", "1e-4", "--no-progress"])
-    assert rc == 0 and "250 simulations" in capsys.readouterr().out
-    assert len(moth.load_simulations(out)) == 250
+    assert plt.get_fignums() == open_before  # nothing left open in pyplot

@@ -1,8 +1,8 @@
 """Small data for the ensemble tests: the moth simulator and a teacher net."""
-import numpy as np
 import pytest
 
 import tfprune as tp
+from _teacher import teacher_data
 
 
 @pytest.fixture(scope="session")
@@ -23,11 +23,25 @@ def moth(moth_dir):
 @pytest.fixture(scope="session")
 def teacher():
     """A smooth 10 -> 7 regression in [-0.5, 0.5] (train, val, test)."""
-    rng = np.random.default_rng(0)
-    w1 = rng.normal(size=(10, 12))
-    w2 = rng.normal(size=(12, 7)) / 3
+    return teacher_data()
 
-    def part(n):
-        x = rng.uniform(-0.5, 0.5, (n, 10)).astype("float32")
-        return x, (0.5 * np.tanh(np.tanh(x @ w1) @ w2)).astype("float32")
-    return part(1024), part(256), part(256)
+
+@pytest.fixture()
+def interrupt_training(monkeypatch):
+    """``interrupt_training(k)``: the k-th ``train_level`` call from now
+    raises ``KeyboardInterrupt`` (a crash in the middle of a level)."""
+    from tfprune.ensemble import train as train_mod
+    real = train_mod.EnsembleTrainer.train_level
+
+    def arm(k):
+        calls = {"n": 0}
+
+        def interrupted(self, *args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == k:
+                raise KeyboardInterrupt
+            return real(self, *args, **kwargs)
+        monkeypatch.setattr(train_mod.EnsembleTrainer, "train_level",
+                            interrupted)
+        return calls
+    return arm

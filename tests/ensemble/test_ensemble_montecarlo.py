@@ -95,18 +95,9 @@ def test_sparsest_snapshot_and_tables_agree(run, moth):
 
 
 def test_resume_after_interruption_gives_the_same_run(run, moth, tmp_path,
-                                                      monkeypatch):
+                                                      interrupt_training):
     res, _ = run
-    from tfprune.ensemble import train as train_mod
-    real = train_mod.EnsembleTrainer.train_level
-    calls = {"n": 0}
-
-    def flaky(self, *a, **k):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return real(self, *a, **k)
-    monkeypatch.setattr(train_mod.EnsembleTrainer, "train_level", flaky)
+    calls = interrupt_training(3)
     path = tmp_path / "run"
     kw = dict(KW, keep_levels=True,
               input_names=list(tp.data.moth.INPUT_COLUMNS),
@@ -228,3 +219,87 @@ def test_cli_writes_tables_and_figures_and_resumes(moth_dir, tmp_path,
     assert len(hist) == 2 * 3
     assert tp.cli.main(argv) == 0  # resumes: nothing left to train
     pd.testing.assert_frame_equal(pd.read_csv(out / "history.csv"), hist)
+
+
+def _cli(argv):
+    try:
+        return tp.cli.main(argv)
+    except SystemExit as e:  # argparse errors
+        return e.code
+
+
+def _mc_argv(moth_dir, out, *extra):
+    return ["moth", "montecarlo", "--networks", "2", "--samples", "1200",
+            "--data", str(moth_dir), "--out", str(out), "--hidden", "8,8",
+            "--levels", "0.5", "--max-batches", "10", "--early-stopping",
+            "none", "--threshold", "0.05", "--quiet", *extra]
+
+
+def test_cli_rerun_with_other_options_is_refused_naming_the_flag(
+        moth_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert _cli(_mc_argv(moth_dir, out)) == 0
+    capsys.readouterr()
+    for flag, value in [("--learning-rate", "1e-3"), ("--networks", "3"),
+                        ("--hidden", "8,4"), ("--samples", "1000"),
+                        ("--levels", "0.6"), ("--seed", "1"),
+                        ("--max-batches", "12")]:
+        argv = _mc_argv(moth_dir, out)
+        if flag in argv:
+            argv[argv.index(flag) + 1] = value
+        else:
+            argv += [flag, value]
+        assert _cli(argv) == 2, flag
+        err = capsys.readouterr().err
+        assert flag in err and "Traceback" not in err, err
+        assert err.count("\n") == 1, err
+    assert _cli(_mc_argv(moth_dir, out, "--prune-biases")) == 2
+    err = capsys.readouterr().err
+    assert "--prune-biases is deprecated; use --prune-bias" in err
+    assert "--prune-bias:" in err
+
+
+def test_cli_samples_beyond_the_data_folder_are_refused(moth_dir, tmp_path,
+                                                         capsys):
+    out = tmp_path / "out"
+    argv = _mc_argv(moth_dir, out)
+    argv[argv.index("--samples") + 1] = "3000"
+    assert _cli(argv) == 2
+    err = capsys.readouterr().err
+    assert "1200 simulations" in err and "--samples asks for 3000" in err
+    assert not (out / "run").exists()
+    # the default data folder, simulated with fewer flights earlier
+    own = tmp_path / "own"
+    small = ["moth", "montecarlo", "--networks", "1", "--samples", "400",
+             "--out", str(own), "--hidden", "4", "--levels", "0.5",
+             "--max-batches", "2", "--early-stopping", "none", "--workers",
+             "1", "--quiet"]
+    assert _cli(small) == 0
+    small[small.index("--samples") + 1] = "600"
+    assert _cli(small) == 2
+    err = capsys.readouterr().err
+    assert "holds 400 simulations but --samples asks for 600" in err
+
+
+@pytest.mark.parametrize("extra, name", [
+    (["--learning-rate", "-1"], "--learning-rate"),
+    (["--learning-rate", "inf"], "--learning-rate"),
+    (["--threshold", "0"], "--threshold"),
+    (["--levels", "0.5,0.3"], "--levels"),
+    (["--hidden", "8,0"], "--hidden"),
+    (["--batch-size", "0"], "--batch-size"),
+    (["--shard", "3/2"], "--shard"),
+    (["--shard", "0/2", "--stop-after-failures", "2"],
+     "stop_after_failures"),
+    (["--shard", "0/5"], "no network"),
+])
+def test_cli_checks_options_before_simulating(tmp_path, capsys, extra, name):
+    out = tmp_path / "out"
+    argv = ["moth", "montecarlo", "--networks", "4", "--samples", "100000",
+            "--out", str(out), "--quiet", *extra]
+    assert _cli(argv) == 2
+    err = capsys.readouterr().err
+    assert name in err and "Traceback" not in err, err
+    assert not (out / "data").exists()
+    assert _cli(["moth", "montecarlo", "--networks", "4"]) == 2
+    assert "--out" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""Exact-count magnitude pruning of stacked weight arrays (moth.md §6).
+"""Exact-count magnitude pruning of stacked weight arrays.
 
 All functions work on NumPy arrays whose first axis is the network index and
 return new arrays; nothing here touches TensorFlow.

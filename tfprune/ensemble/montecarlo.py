@@ -1,52 +1,46 @@
 """Monte Carlo: train and sequentially prune many networks at once
-(moth.md §6-§8).
+(``docs/sections/ensemble.md``).
 
 Level 0 trains the dense networks; level ``j >= 1`` prunes every network to
 ``sparsities[j-1]`` and retrains. After each level every network is
-evaluated on the full train, validation and test sets, the run folder (if
-any) gets an atomic checkpoint, and a later call with the same folder and
-parameters resumes after the last finished level.
+evaluated on the full train, validation and test sets and, with a run
+folder, the level is committed: its state file first, then one commit
+record holding the level's table rows. A later call with the same folder and
+parameters resumes after the last committed level, from that level's own
+state file. ``shard=(i, N)`` trains only share ``i`` of ``N`` of the
+networks (each with its own seed, whatever the sharding);
+:func:`merge_runs` joins the shards' folders into the result of one
+unsharded run.
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from typing import Sequence
 
 import numpy as np
-import pandas as pd
 
-from ..utils import ensure_device, progress_bar
 from .._io import atomic_save_npz, atomic_write_csv
-from .._runstate import RunDir
-from .._validate import (check_choice, check_float, check_increasing_fractions,
-                         check_int, check_type)
-from ..errors import InvalidParameterError
-from .prune import check_layers, prune_ensemble
-from .results import HISTORY_COLUMNS, MonteCarloResult
+from .._keras import tf
+from .._runstate import RunDir, fingerprint
+from .._validate import check_finite, renamed
+from ..errors import InvalidParameterError, RunStateError
+from ..utils import ensure_device, progress_bar
+from .config import MOTH_INPUTS, MOTH_OUTPUTS, MOTH_SPARSITIES, MonteCarloConfig
+from .prune import prune_ensemble
+from .records import LevelRecord, frames
+from .results import MonteCarloResult
 from .stack import StackedMLP
-from .stopping import get_stopping
-from .train import EnsembleTrainer, _as_tensors
+from .train import EnsembleTrainer
 
-__all__ = ["monte_carlo", "MOTH_SPARSITIES", "MOTH_INPUTS", "MOTH_OUTPUTS"]
-
-#: The multi-network schedule of the original (18 levels, moth.md §4).
-MOTH_SPARSITIES = (0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 0.90,
-                   0.91, 0.92, 0.93, 0.94, 0.95, 0.96, 0.97, 0.98, 0.99)
-#: Names of the moth controller's inputs and outputs (moth.md §2).
-MOTH_INPUTS = ("phi0", "theta0", "xf", "yf", "phif", "thetaf", "xdot0",
-               "ydot0", "phidot0", "thetadot0")
-MOTH_OUTPUTS = ("Fx", "Fy", "tau", "xdotf", "ydotf", "phidotf", "thetadotf")
-
-_STATE = "state.npz"
-_KIND = "ensemble.monte_carlo"
+__all__ = ["monte_carlo", "load_run", "merge_runs", "MOTH_SPARSITIES",
+           "MOTH_INPUTS", "MOTH_OUTPUTS"]
 
 
 def _split(data, func):
     """(train, val, test-or-None) from a MothDataset-like object or tuple."""
     if hasattr(data, "train") and hasattr(data, "val"):
         return data.train, data.val, getattr(data, "test", None)
-    if isinstance(data, dict):
+    if isinstance(data, dict) and {"train", "val"} <= set(data):
         return data["train"], data["val"], data.get("test")
     if isinstance(data, (tuple, list)) and len(data) in (2, 3) and all(
             isinstance(d, (tuple, list)) and len(d) == 2 for d in data):
@@ -57,251 +51,204 @@ def _split(data, func):
         f"of (x, y) tuples; got {type(data).__name__}.")
 
 
-def _fingerprint(*splits) -> str:
-    h = hashlib.sha1()
-    for s in splits:
-        if s is None:
-            h.update(b"none")
-            continue
-        for a in s:
-            a = np.ascontiguousarray(np.asarray(a, np.float32))
-            h.update(str(a.shape).encode())
-            step = max(1, len(a) // 4096)
-            h.update(a[::step].tobytes())
-    return h.hexdigest()
-
-
-def _names(names, n, default, arg, func):
-    if names is None:
-        return [f"{default}{i}" for i in range(n)]
-    check_type(names, (list, tuple), arg, func, "a list of names")
-    if len(names) != n:
+def _arrays(split, name, func, like=None):
+    """A split as float32 ``(x, y)``, 2-D, finite (after the cast: values
+    beyond float32's range are refused too) and as wide as ``like``."""
+    if not (isinstance(split, (tuple, list)) and len(split) == 2):
         raise InvalidParameterError(
-            f"{func}(): '{arg}' must hold {n} names; got {len(names)}.")
-    return [str(s) for s in names]
-
-
-def monte_carlo(data, n_networks: int = 100,
-                hidden: Sequence[int] = (400, 400, 400, 16),
-                sparsities: Sequence[float] = MOTH_SPARSITIES, *,
-                activation: str = "tanh", init: str = "normal",
-                init_std: float = 0.2, batch_size: int = 128,
-                learning_rate: float = 5e-4, max_batches: int | None = None,
-                dense_max_batches: int | None = None,
-                early_stopping="ratio", dense_early_stopping="same",
-                prune_biases: bool = False,
-                bias_sparsities: Sequence[float] | None = None,
-                prune_layers: Sequence[int] | None = None,
-                off_by_one: bool = False, threshold: float = 1e-3,
-                column: str = "train_loss", eval_batch_size: int = 1024,
-                stop_after_failures: int | None = None, seed: int = 0,
-                seeds: Sequence[int] | None = None,
-                run_dir=None, keep_levels: bool = False, strategy=None,
-                input_names: Sequence[str] | None = None,
-                output_names: Sequence[str] | None = None,
-                progress: bool = True) -> MonteCarloResult:
-    """Train ``n_networks`` MLPs together and prune them level by level.
-
-    All networks share the minibatches (taken in order from the training
-    split, restarting at batch 0 each level) and differ only by their seeded
-    initial weights. Each network stops training at a level when its own
-    early-stopping rule fires; each is pruned by exact-count layer-wise
-    magnitude over its surviving weights, so masks only shrink.
-
-    Args:
-        data: ``tp.data.moth.make_dataset(...)`` (anything with ``.train``,
-            ``.val`` and optionally ``.test`` ``(x, y)`` splits) or a tuple
-            ``(train, val[, test])``; ``x`` is (n, inputs), ``y`` (n, outputs).
-        n_networks: number of networks (ignored when ``seeds`` is given).
-        hidden: hidden widths (tanh layers); the output layer is linear.
-        sparsities: strictly increasing pruning levels in [0, 1).
-        activation: hidden activation.
-        init: ``"normal"`` (N(0, ``init_std``), the protocol),
-            ``"glorot_uniform"`` or ``"glorot_normal"``.
-        init_std: std of the ``"normal"`` init.
-        batch_size: minibatch size (128 in the protocol).
-        learning_rate: Adam learning rate; Adam's state carries over levels.
-        max_batches: cap on batches per pruning level (``None``: one pass
-            over the training split); above one pass the data wrap around.
-        dense_max_batches: cap for the dense level 0 (default ``max_batches``).
-        early_stopping: ``"ratio"`` (the protocol's r < 1.01 rule),
-            ``"patience"``, ``None`` or a rule object
-            (:class:`~tfprune.ensemble.RatioStopping`,
-            :class:`~tfprune.ensemble.PatienceStopping`).
-        dense_early_stopping: rule for the dense level 0; ``"same"`` uses
-            ``early_stopping``. ``None`` trains the dense networks for
-            ``dense_max_batches`` (the original's dense level ran its full
-            cap because its stop never fired).
-        prune_biases: also prune biases, each vector with its own threshold.
-        bias_sparsities: bias levels (default: the same as ``sparsities``).
-        prune_layers: 0-based indices of the layers to prune (default all).
-        off_by_one: prune ``floor(c*n) + 1`` entries like the original code.
-        threshold: loss threshold for the "sparsest good level" snapshot.
-        column: loss column tested against ``threshold``.
-        eval_batch_size: batch size of the full-set evaluations.
-        stop_after_failures: end the run early after this many consecutive
-            levels at which no network passes ``threshold`` (the later,
-            sparser levels are then not trained); ``None`` runs every level
-            as the protocol does.
-        seed: base seed; network ``i`` uses ``derive_seed(seed, i)``.
-        seeds: explicit per-network seeds.
-        run_dir: folder for checkpoints and CSVs; resumes when it holds a run
-            with the same parameters.
-        keep_levels: keep every level's weights (in memory, and in
-            ``run_dir`` as ``level_XX.npz``) so any level can be exported.
-        strategy: a ``tf.distribute.Strategy``; minibatches are split across
-            its replicas.
-        input_names, output_names: unit names for the connection tables.
-        progress: show progress bars.
-
-    Returns:
-        A :class:`~tfprune.ensemble.MonteCarloResult`.
-
-    Raises:
-        ValueError/TypeError: bad parameters or data that do not fit.
-        ResumeMismatchError: ``run_dir`` holds a run with other parameters.
-        tf.errors.ResourceExhaustedError: out of memory (the message suggests
-            a smaller ``batch_size`` or fewer networks).
-    """
-    f = "monte_carlo"
-    train, val, test = _split(data, f)
-    ensure_device()
-    x0 = np.asarray(train[0])
-    y0 = np.asarray(train[1])
-    if x0.ndim != 2 or y0.ndim != 2:
+            f"{func}(): '{name}' must be an (x, y) tuple of arrays; got "
+            f"{type(split).__name__}.")
+    with np.errstate(over="ignore"):  # overflow to inf is refused below
+        x, y = (np.asarray(a, np.float32) for a in split)
+    if x.ndim != 2 or y.ndim != 2 or len(x) != len(y) or not len(x):
         raise InvalidParameterError(
-            f"{f}(): training x and y must be 2-D (n, features); got "
-            f"x{x0.shape}, y{y0.shape}.")
-    sparsities = check_increasing_fractions(sparsities, "sparsities", f)
-    if bias_sparsities is not None:
-        bias_sparsities = check_increasing_fractions(
-            bias_sparsities, "bias_sparsities", f)
-        if len(bias_sparsities) != len(sparsities):
-            raise InvalidParameterError(
-                f"{f}(): 'bias_sparsities' must have one entry per level "
-                f"({len(sparsities)}); got {len(bias_sparsities)}.")
-    threshold = check_float(threshold, "threshold", f, min_value=0.0)
-    check_choice(column, ("train_loss", "val_loss", "test_loss"), "column", f)
-    if column == "test_loss" and test is None:
+            f"{func}(): '{name}' x and y must be 2-D (n, features) with the "
+            f"same n >= 1 rows; got x{x.shape}, y{y.shape}.")
+    if like is not None and (x.shape[1], y.shape[1]) != like:
         raise InvalidParameterError(
-            f"{f}(): column='test_loss' needs a test split in 'data'.")
-    eval_batch_size = check_int(eval_batch_size, "eval_batch_size", f,
-                                min_value=1)
-    stop_after_failures = check_int(stop_after_failures,
-                                    "stop_after_failures", f, min_value=1,
-                                    allow_none=True)
-    max_batches = check_int(max_batches, "max_batches", f, min_value=1,
-                            allow_none=True)
-    dense_max_batches = check_int(dense_max_batches, "dense_max_batches", f,
-                                  min_value=1, allow_none=True)
-    rule = get_stopping(early_stopping, f)
-    dense_rule = rule if (isinstance(dense_early_stopping, str) and
-                          dense_early_stopping == "same") else \
-        get_stopping(dense_early_stopping, f)
+            f"{func}(): '{name}' has {x.shape[1]} inputs and {y.shape[1]} "
+            f"outputs; the training split has {like[0]} and {like[1]}.")
+    check_finite(x, f"{name} x", func)
+    check_finite(y, f"{name} y", func)
+    return x, y
 
-    ens = StackedMLP(n_networks, inputs=x0.shape[1], hidden=hidden,
-                     outputs=y0.shape[1], activation=activation, init=init,
-                     init_std=init_std, seed=seed, seeds=seeds,
-                     strategy=strategy)
-    layers = check_layers(prune_layers, ens.n_layers, f)
-    trainer = EnsembleTrainer(ens, learning_rate=learning_rate,
-                              batch_size=batch_size)
-    tr = _as_tensors(train, "train", f, ens)
-    va = _as_tensors(val, "val", f, ens)
-    te = _as_tensors(test, "test", f, ens) if test is not None else None
-    in_names = _names(input_names, ens.inputs, "x", "input_names", f)
-    out_names = _names(output_names, ens.outputs, "y", "output_names", f)
 
-    config = {
-        "n_networks": ens.n_networks, "widths": list(ens.widths),
-        "activation": activation, "init": init, "init_std": init_std,
-        "seed": ens.seed, "seeds": ens.seeds, "sparsities": sparsities,
-        "bias_sparsities": bias_sparsities, "prune_biases": bool(prune_biases),
-        "prune_layers": layers, "off_by_one": bool(off_by_one),
-        "batch_size": trainer.batch_size, "learning_rate": learning_rate,
-        "max_batches": max_batches, "dense_max_batches": dense_max_batches,
-        "early_stopping": None if rule is None else rule.get_config(),
-        "dense_early_stopping": (None if dense_rule is None
-                                 else dense_rule.get_config()),
-        "threshold": threshold, "column": column,
-        "eval_batch_size": eval_batch_size, "keep_levels": bool(keep_levels),
-        "stop_after_failures": stop_after_failures,
-        "input_names": in_names, "output_names": out_names,
-        "data": _fingerprint(train, val, test),
-    }
-    rd = RunDir(run_dir, config, _KIND, f) if run_dir is not None else None
+def _splits(data, func):
+    train, val, test = _split(data, func)
+    train = _arrays(train, "train", func)
+    like = (train[0].shape[1], train[1].shape[1])
+    val = _arrays(val, "val", func, like)
+    test = _arrays(test, "test", func, like) if test is not None else None
+    return train, val, test
 
-    n_levels = len(sparsities) + 1
-    rec = _Records(ens)
-    snap_levels = np.full(ens.n_networks, -1, np.int64)
-    snap_weights = [np.zeros(v.shape, np.float32)
-                    for pair in zip(ens.kernels, ens.biases) for v in pair]
-    level_weights: dict = {}
-    start = 0
-    if rd is not None and rd.file(_STATE).exists():
-        start = _load(rd, ens, trainer, rec, snap_levels, snap_weights) + 1
-        if keep_levels:
-            for lv in range(start):
-                level_weights[lv] = _level_loader(rd, lv, ens.n_layers)
 
-    failures = rec.trailing_failures(column, threshold)
-    if stop_after_failures and failures >= stop_after_failures:
-        start = n_levels
-    outer = progress_bar(progress and start < n_levels, n_levels,
-                         initial=start, desc="levels", unit="level")
-    try:
-        for level in range(start, n_levels):
-            t0 = time.perf_counter()
-            target = 0.0 if level == 0 else sparsities[level - 1]
-            if level > 0:
-                bias_target = (bias_sparsities[level - 1] if bias_sparsities
-                               else target)
-                prune_ensemble(ens, target, prune_biases=prune_biases,
-                               bias_sparsity=bias_target, layers=layers,
-                               off_by_one=off_by_one,
-                               optimizer=trainer.optimizer)
-            cap = (dense_max_batches or max_batches) if level == 0 \
-                else max_batches
-            log = trainer.train_level(
-                tr, va, max_batches=cap,
-                early_stopping=dense_rule if level == 0 else rule,
-                progress=progress,
-                desc=f"level {level} ({100 * target:.0f} %)")
-            losses = {"train_loss": trainer.evaluate(tr, eval_batch_size),
-                      "val_loss": trainer.evaluate(va, eval_batch_size)}
-            losses["test_loss"] = (trainer.evaluate(te, eval_batch_size)
-                                   if te is not None else
-                                   np.full(ens.n_networks, np.nan))
-            rec.add(level, target, log, losses, in_names, out_names,
-                    time.perf_counter() - t0)
-            passed = losses[column] <= threshold
-            if passed.any():
-                snap_levels[passed] = level
-                for w, cur in zip(snap_weights, _masked(ens)):
-                    w[passed] = cur[passed]
-            if keep_levels:
-                lw = _masked(ens)
-                level_weights[level] = lw
-                if rd is not None:
-                    atomic_save_npz(rd.file(f"level_{level:02d}.npz"),
-                                    **{f"w{i}": w for i, w in enumerate(lw)})
-            if rd is not None:
-                _save(rd, level, ens, trainer, rec, snap_levels,
-                      snap_weights)
-                rec.write_csv(rd)
-                rd.mark_done(level)
-            outer.update(1)
-            failures = 0 if passed.any() else failures + 1
-            if stop_after_failures and failures >= stop_after_failures:
-                break
-    finally:
-        outer.close()
-    hist, lay, con = rec.frames()
-    return MonteCarloResult(history=hist, layers=lay, connections=con,
-                            config=config, ensemble=ens,
-                            snapshot_levels=snap_levels,
-                            snapshot_weights=snap_weights,
-                            level_weights=level_weights)
+class _Run:
+    """One Monte Carlo run (or shard): its networks, optimiser, records and
+    run folder; each method is one step of :func:`monte_carlo`."""
+
+    def __init__(self, cfg: MonteCarloConfig, rd: RunDir | None,
+                 strategy=None):
+        self.cfg, self.rd = cfg, rd
+        seeds = cfg.network_seeds
+        self.ens = StackedMLP(
+            len(cfg.networks), inputs=cfg.inputs, hidden=tuple(cfg.hidden),
+            outputs=cfg.outputs, activation=cfg.activation, init=cfg.init,
+            init_std=cfg.init_std, seeds=[seeds[k] for k in cfg.networks],
+            strategy=strategy)
+        self.trainer = EnsembleTrainer(self.ens,
+                                       learning_rate=cfg.learning_rate,
+                                       batch_size=cfg.batch_size)
+        self.rule, self.dense_rule = cfg.rules()
+        self.records: list[LevelRecord] = []
+        self.snap_levels = np.full(self.ens.n_networks, -1, np.int64)
+        self.snap_weights = [np.zeros(v.shape, np.float32) for pair in zip(
+            self.ens.kernels, self.ens.biases) for v in pair]
+        self.level_weights: dict = {}
+
+    # ----------------------------------------------------------- run folder
+    def resume(self) -> int:
+        """Load the last committed level; returns the next level to train
+        (``n_levels`` when the run is finished)."""
+        if self.rd is None:
+            return 0
+        units = [u for u in self.rd.committed() if isinstance(u.key, int)]
+        if not units:
+            return 0
+        keys = [u.key for u in units]
+        if keys != list(range(len(keys))):
+            raise RunStateError(
+                f"run folder {str(self.rd.path)!r}: the commit records of "
+                f"levels {sorted(set(range(max(keys) + 1)) - set(keys))} "
+                "are missing while later ones exist; delete the folder and "
+                "run again.")
+        last = units[-1]
+        z = self.rd.load_npz(last, _state_name(last.key))
+        self.ens.set_state({k[5:]: v for k, v in z.items()
+                            if k.startswith("ens__")})
+        self.trainer.set_state({k[5:]: v for k, v in z.items()
+                                if k.startswith("opt__")})
+        self.snap_levels[:] = z["snap_levels"]
+        for i, w in enumerate(self.snap_weights):
+            w[...] = z[f"snap__{i}"]
+        self.records = [LevelRecord.from_state(u.state) for u in units]
+        if self.cfg.keep_levels:
+            self.level_weights = {u.key: _level_loader(self.rd, u)
+                                  for u in units}
+        return self.cfg.n_levels if self.records[-1].last else last.key + 1
+
+    def _commit(self, record: LevelRecord) -> None:
+        rd, level = self.rd, record.level
+        files = []
+        if self.cfg.keep_levels:
+            atomic_save_npz(rd.file(_level_name(level)), **{
+                f"w{i}": w for i, w in enumerate(self.level_weights[level])})
+            files.append(_level_name(level))
+        arrays = {f"ens__{k}": (v.astype(bool) if "mask" in k else v)
+                  for k, v in self.ens.get_state().items()}
+        arrays.update({f"opt__{k}": v
+                       for k, v in self.trainer.get_state().items()})
+        arrays["snap_levels"] = self.snap_levels
+        arrays.update({f"snap__{i}": w
+                       for i, w in enumerate(self.snap_weights)})
+        atomic_save_npz(rd.file(_state_name(level)), **arrays)
+        files.append(_state_name(level))
+        rd.commit(level, files=files, state=record.to_state(),
+                  drop=[_state_name(k) for k in range(level)])
+
+    def write_tables(self) -> None:
+        """history/layers/connections CSVs of the committed levels (a
+        convenience copy; resuming reads the commit records)."""
+        if self.rd is None:
+            return
+        hist, lay, con = self.frames()
+        atomic_write_csv(self.rd.file("history.csv"), hist)
+        atomic_write_csv(self.rd.file("layers.csv"), lay)
+        atomic_write_csv(self.rd.file("connections.csv"), con)
+
+    # ------------------------------------------------------------- training
+    def train(self, splits, progress: bool) -> None:
+        cfg = self.cfg
+        tensors = [None if s is None else
+                   (tf.constant(s[0]), tf.constant(s[1])) for s in splits]
+        start = self.resume()
+        failures = _trailing_failures(self.records, cfg)
+        outer = progress_bar(progress and start < cfg.n_levels, cfg.n_levels,
+                             initial=start, desc="levels", unit="level")
+        try:
+            for level in range(start, cfg.n_levels):
+                record = self._level(level, tensors, failures, progress)
+                failures = 0 if record.passed(cfg.column, cfg.threshold
+                                              ).any() else failures + 1
+                self.records.append(record)
+                if self.rd is not None:
+                    self._commit(record)
+                    self.write_tables()
+                outer.update(1)
+                if record.last:
+                    break
+        finally:
+            outer.close()
+        self.write_tables()
+
+    def _level(self, level, tensors, failures, progress) -> LevelRecord:
+        cfg, ens, trainer = self.cfg, self.ens, self.trainer
+        tr, va, te = tensors
+        t0 = time.perf_counter()
+        target = 0.0 if level == 0 else cfg.sparsities[level - 1]
+        if level > 0:
+            bias = (cfg.bias_sparsities[level - 1] if cfg.bias_sparsities
+                    else target)
+            prune_ensemble(ens, target, prune_bias=cfg.prune_bias,
+                           bias_sparsity=bias, layers=cfg.prune_layers,
+                           off_by_one=cfg.off_by_one,
+                           optimizer=trainer.optimizer)
+        cap = (cfg.dense_max_batches or cfg.max_batches) if level == 0 \
+            else cfg.max_batches
+        log = trainer.train_level(
+            tr, va, max_batches=cap,
+            early_stopping=self.dense_rule if level == 0 else self.rule,
+            progress=progress, desc=f"level {level} ({100 * target:.0f} %)")
+        losses = {"train_loss": trainer.evaluate(tr, cfg.eval_batch_size),
+                  "val_loss": trainer.evaluate(va, cfg.eval_batch_size),
+                  "test_loss": (trainer.evaluate(te, cfg.eval_batch_size)
+                                if te is not None else
+                                np.full(ens.n_networks, np.nan))}
+        passed = losses[cfg.column] <= cfg.threshold
+        masked = _masked(ens)
+        for w, cur in zip(self.snap_weights, masked):
+            w[passed] = cur[passed]
+        self.snap_levels[passed] = level
+        if cfg.keep_levels:
+            self.level_weights[level] = masked
+        stop = cfg.stop_after_failures and not passed.any() and \
+            failures + 1 >= cfg.stop_after_failures
+        return LevelRecord.measure(
+            ens, list(cfg.networks), level, target, log, losses,
+            time.perf_counter() - t0,
+            last=bool(stop) or level == cfg.n_levels - 1)
+
+    # --------------------------------------------------------------- result
+    def frames(self):
+        cfg = self.cfg
+        return frames(self.records, cfg.widths, self.ens.layer_names,
+                      cfg.input_names, cfg.output_names)
+
+    def result(self) -> MonteCarloResult:
+        hist, lay, con = self.frames()
+        return MonteCarloResult(
+            history=hist, layers=lay, connections=con,
+            config=self.cfg.result_config(), ensemble=self.ens,
+            snapshot_levels=self.snap_levels,
+            snapshot_weights=self.snap_weights,
+            level_weights=self.level_weights)
+
+
+def _state_name(level: int) -> str:
+    return f"state_{level:02d}.npz"
+
+
+def _level_name(level: int) -> str:
+    return f"level_{level:02d}.npz"
 
 
 def _masked(ens):
@@ -312,141 +259,222 @@ def _masked(ens):
     return out
 
 
-def _level_loader(rd, level, n_layers):
+def _level_loader(rd, unit):
     def load():
-        with np.load(rd.file(f"level_{level:02d}.npz")) as z:
-            return [z[f"w{i}"] for i in range(2 * n_layers)]
+        z = rd.load_npz(unit, _level_name(unit.key))
+        return [z[f"w{i}"] for i in range(len(z))]
     return load
 
 
-class _Records:
-    """Accumulates the result tables as column arrays (checkpoint-friendly)."""
-
-    def __init__(self, ens):
-        self.ens = ens
-        self.hist: dict[str, list] = {c: [] for c in HISTORY_COLUMNS}
-        self.hist["seconds"] = []
-        self.layers: dict[str, list] = {c: [] for c in (
-            "network", "level", "layer", "kept", "total", "fraction")}
-        self.conn: dict[str, list] = {c: [] for c in (
-            "network", "level", "kind", "unit", "name", "kept", "total",
-            "fraction")}
-
-    def add(self, level, target, log, losses, in_names, out_names, seconds):
-        ens = self.ens
-        n = ens.n_networks
-        masks = [m.numpy() for m in ens.kernel_masks]
-        bmasks = [m.numpy() for m in ens.bias_masks]
-        kept_l = np.stack([m.reshape(n, -1).sum(axis=1, dtype=np.int64)
-                           for m in masks], 1)
-        tot_l = np.array([int(np.prod(m.shape[1:])) for m in masks])
-        kept = kept_l.sum(axis=1)
-        btot = sum(int(np.prod(m.shape[1:])) for m in bmasks)
-        bkept = sum(m.reshape(n, -1).sum(axis=1) for m in bmasks)
-        h = self.hist
-        h["network"] += list(range(n))
-        h["seed"] += [s if s is not None else -1 for s in ens.seeds]
-        h["level"] += [level] * n
-        h["sparsity"] += [float(target)] * n
-        h["kernel_sparsity"] += list(1.0 - kept / float(tot_l.sum()))
-        h["kept_weights"] += list(kept.astype(int))
-        h["total_weights"] += [int(tot_l.sum())] * n
-        h["bias_sparsity"] += list(1.0 - np.asarray(bkept, float) / btot)
-        for c in ("train_loss", "val_loss", "test_loss"):
-            h[c] += list(np.asarray(losses[c], float))
-        h["batches"] += list(np.asarray(log.batches, int))
-        h["stopped"] += list(np.asarray(log.stopped, bool))
-        h["seconds"] += [float(seconds)] * n
-        names = ens.layer_names
-        for l in range(len(masks)):
-            self.layers["network"] += list(range(n))
-            self.layers["level"] += [level] * n
-            self.layers["layer"] += [names[l]] * n
-            self.layers["kept"] += list(kept_l[:, l].astype(int))
-            self.layers["total"] += [int(tot_l[l])] * n
-            self.layers["fraction"] += list(kept_l[:, l] / tot_l[l])
-        first = masks[0].sum(axis=2, dtype=np.int64)   # (N, inputs)
-        last = masks[-1].sum(axis=1, dtype=np.int64)   # (N, outputs)
-        for kind, counts, names_, total in (
-                ("input", first, in_names, masks[0].shape[2]),
-                ("output", last, out_names, masks[-1].shape[1])):
-            units = counts.shape[1]
-            c = self.conn
-            c["network"] += list(np.repeat(np.arange(n), units))
-            c["level"] += [level] * (n * units)
-            c["kind"] += [kind] * (n * units)
-            c["unit"] += list(np.tile(np.arange(units), n))
-            c["name"] += list(names_) * n
-            c["kept"] += list(counts.reshape(-1).astype(int))
-            c["total"] += [int(total)] * (n * units)
-            c["fraction"] += list(counts.reshape(-1) / total)
-
-    def trailing_failures(self, column, threshold) -> int:
-        """Number of last levels at which no network passed."""
-        levels = np.asarray(self.hist["level"], int)
-        loss = np.asarray(self.hist[column], float)
-        count = 0
-        for lv in sorted(set(levels.tolist()), reverse=True):
-            if (loss[levels == lv] <= threshold).any():
-                break
-            count += 1
-        return count
-
-    def frames(self):
-        hist = pd.DataFrame(self.hist)
-        hist = hist.astype({"network": int, "seed": "int64", "level": int,
-                            "kept_weights": int, "total_weights": int,
-                            "batches": int, "stopped": bool,
-                            "kernel_sparsity": float, "bias_sparsity": float,
-                            "train_loss": float, "val_loss": float,
-                            "test_loss": float})
-        lay = pd.DataFrame(self.layers).astype(
-            {"network": int, "level": int, "kept": int, "total": int,
-             "fraction": float})
-        con = pd.DataFrame(self.conn).astype(
-            {"network": int, "level": int, "unit": int, "kept": int,
-             "total": int, "fraction": float})
-        return hist, lay, con
-
-    def arrays(self) -> dict:
-        out = {}
-        for prefix, d in (("hist", self.hist), ("layers", self.layers),
-                          ("conn", self.conn)):
-            for k, v in d.items():
-                out[f"{prefix}__{k}"] = np.asarray(v)
-        return out
-
-    def load(self, z) -> None:
-        for prefix, d in (("hist", self.hist), ("layers", self.layers),
-                          ("conn", self.conn)):
-            for k in d:
-                d[k] = z[f"{prefix}__{k}"].tolist()
-
-    def write_csv(self, rd) -> None:
-        hist, lay, con = self.frames()
-        atomic_write_csv(rd.file("history.csv"), hist)
-        atomic_write_csv(rd.file("layers.csv"), lay)
-        atomic_write_csv(rd.file("connections.csv"), con)
+def _trailing_failures(records, cfg) -> int:
+    count = 0
+    for r in reversed(records):
+        if r.passed(cfg.column, cfg.threshold).any():
+            break
+        count += 1
+    return count
 
 
-def _save(rd, level, ens, trainer, rec, snap_levels, snap_weights):
-    arrays = {"level": np.asarray(level)}
-    arrays.update({f"ens__{k}": (v.astype(bool) if "mask" in k else v)
-                   for k, v in ens.get_state().items()})
-    arrays.update({f"opt__{k}": v for k, v in trainer.get_state().items()})
-    arrays.update(rec.arrays())
-    arrays["snap_levels"] = snap_levels
-    arrays.update({f"snap__{i}": w for i, w in enumerate(snap_weights)})
-    atomic_save_npz(rd.file(_STATE), **arrays)
+@renamed(prune_biases="prune_bias")
+def monte_carlo(data, n_networks: int = 100,
+                hidden: Sequence[int] = (400, 400, 400, 16),
+                sparsities: Sequence[float] = MOTH_SPARSITIES, *,
+                activation: str = "tanh", init: str = "normal",
+                init_std: float = 0.2, batch_size: int = 128,
+                learning_rate: float = 5e-4, max_batches: int | None = None,
+                dense_max_batches: int | None = None,
+                early_stopping="ratio", dense_early_stopping="same",
+                prune_bias: bool = False,
+                bias_sparsities: Sequence[float] | None = None,
+                prune_layers: Sequence[int] | None = None,
+                off_by_one: bool = False, threshold: float = 1e-3,
+                column: str = "train_loss", eval_batch_size: int = 1024,
+                stop_after_failures: int | None = None, seed: int = 0,
+                seeds: Sequence[int] | None = None, shard=None,
+                run_dir=None, keep_levels: bool = False, strategy=None,
+                input_names: Sequence[str] | None = None,
+                output_names: Sequence[str] | None = None,
+                progress: bool = True) -> MonteCarloResult:
+    """Train ``n_networks`` MLPs together and prune them level by level.
+
+    All networks share the minibatches (in order from the training split,
+    from batch 0 at each level) and differ only by their seeded initial
+    weights; each stops when its own early-stopping rule fires and is pruned
+    by exact-count layer-wise magnitude over its surviving weights (masks
+    only shrink). A network's training does not depend on the others (bit
+    for bit on CPU), which is what ``shard`` relies on.
+
+    Args:
+        data: ``tp.data.moth.make_dataset(...)`` (``.train``, ``.val`` and
+            optionally ``.test`` ``(x, y)`` splits) or ``(train, val[,
+            test])``; x (n, inputs), y (n, outputs), finite in float32.
+        n_networks, hidden: networks and hidden widths (tanh; linear output).
+        sparsities: strictly increasing pruning levels in [0, 1).
+        activation, init, init_std: hidden activation; ``"normal"``
+            (N(0, ``init_std``), the protocol), ``"glorot_uniform"`` or
+            ``"glorot_normal"``.
+        batch_size, learning_rate: minibatch size; Adam's rate (> 0), its
+            state kept across levels.
+        max_batches, dense_max_batches: caps per pruning level (``None``: one
+            pass over the training split) and for the dense level 0.
+        early_stopping, dense_early_stopping: ``"ratio"`` (the protocol's),
+            ``"patience"``, ``None`` or a rule object (RatioStopping,
+            PatienceStopping); the dense level's ``"same"`` by default.
+        prune_bias, bias_sparsities: also prune biases (each vector its own
+            threshold) at these levels (default ``sparsities``);
+            ``prune_biases`` is the deprecated old name.
+        prune_layers: 0-based indices of the layers to prune (default all).
+        off_by_one: prune ``floor(c*n) + 1`` entries as the original did.
+        threshold, column: the sparsest good level has ``column <=
+            threshold``; ``eval_batch_size`` for the full-set losses.
+        stop_after_failures: end the run after this many consecutive levels
+            with no passing network (``None``: all levels); not with shards.
+        seed, seeds: network ``k`` uses ``derive_seed(seed, k)``, or
+            ``seeds[k]``.
+        shard: ``(i, N)``: train only networks ``[i * n // N, (i + 1) * n //
+            N)``, with the seeds they have in the whole run; give each shard
+            its own ``run_dir`` and join them with :func:`merge_runs`.
+        run_dir: run folder; resumes a run of the same parameters and data
+            after its last committed level, refuses any other.
+        keep_levels: keep every level's weights, to export any level.
+        strategy: a ``tf.distribute.Strategy`` splitting each minibatch.
+        input_names, output_names: unit names in the connection tables.
+        progress: show progress bars.
+
+    Returns:
+        A :class:`~tfprune.ensemble.MonteCarloResult`.
+
+    Raises:
+        ValueError/TypeError: bad parameters or data, before any training.
+        ResumeMismatchError: ``run_dir`` holds a run with other parameters.
+        RunStateError: a damaged file in ``run_dir``.
+        tf.errors.ResourceExhaustedError: out of memory (with a hint).
+    """
+    params = {k: v for k, v in locals().items() if k not in (
+        "data", "run_dir", "strategy", "progress")}
+    return _monte_carlo(data, params, run_dir, strategy, progress)
 
 
-def _load(rd, ens, trainer, rec, snap_levels, snap_weights) -> int:
-    with np.load(rd.file(_STATE)) as z:
-        ens.set_state({k[5:]: z[k] for k in z.files if k.startswith("ens__")})
-        trainer.set_state({k[5:]: z[k] for k in z.files
-                           if k.startswith("opt__")})
-        rec.load(z)
-        snap_levels[:] = z["snap_levels"]
-        for i, w in enumerate(snap_weights):
-            w[...] = z[f"snap__{i}"]
-        return int(z["level"])
+def _monte_carlo(data, params, run_dir, strategy, progress):
+    """:func:`monte_carlo`'s steps: check, configure, open, train."""
+    f = "monte_carlo"
+    splits = _splits(data, f)
+    cfg = MonteCarloConfig.build(f, inputs=splits[0][0].shape[1],
+                                 outputs=splits[0][1].shape[1], **params)
+    if cfg.column == "test_loss" and splits[2] is None:
+        raise InvalidParameterError(
+            f"{f}(): column='test_loss' needs a test split in 'data'.")
+    ensure_device()
+    rd = None if run_dir is None else cfg.open(
+        run_dir, f, data={k: fingerprint(s) for k, s in
+                          zip(("train", "val", "test"), splits)})
+    run = _Run(cfg, rd, strategy)
+    run.train(splits, progress)
+    return run.result()
+
+
+def _open_run(path, func):
+    """``(config, RunDir)`` of the Monte Carlo run folder ``path``."""
+    return MonteCarloConfig.from_folder(
+        path, func, "monte_carlo(run_dir=...) (tfprune moth montecarlo: "
+        "OUT/run)")
+
+
+def load_run(run_dir, strategy=None) -> MonteCarloResult:
+    """The result of a finished run folder, read back (every file checked
+    against its checksum); the same result the run returned.
+
+    Raises:
+        InvalidParameterError: not a Monte Carlo run folder, or the run is
+            not finished (the message says how many levels are committed).
+    """
+    f = "load_run"
+    cfg, rd = _open_run(run_dir, f)
+    run = _Run(cfg, rd, strategy)
+    if run.resume() < cfg.n_levels:
+        raise InvalidParameterError(
+            f"{f}(): the run in {str(run_dir)!r} is not finished "
+            f"({len(run.records)} of {cfg.n_levels} levels committed); run "
+            "monte_carlo (tfprune moth montecarlo) again with the same "
+            "arguments to finish it.")
+    return run.result()
+
+
+def _check_shards(runs, func):
+    """Same run, every shard once; returns the runs in shard order."""
+    first_path, first = runs[0][0], runs[0][1]
+    base, data = first.cfg.unsharded(), first.rd.params.get("data")
+    for path, run in runs[1:]:
+        if run.cfg.unsharded() != base or run.rd.params.get("data") != data:
+            raise InvalidParameterError(
+                f"{func}(): {str(path)!r} is not a shard of the same run as "
+                f"{str(first_path)!r} (other parameters or data); merge "
+                "only the shards of one run.")
+    counts = {1 if r.cfg.shard is None else r.cfg.shard[1] for _, r in runs}
+    index = sorted(0 if r.cfg.shard is None else r.cfg.shard[0]
+                   for _, r in runs)
+    n = counts.pop() if len(counts) == 1 else None
+    if n is None or index != list(range(n)):
+        have = ", ".join(f"{r.cfg.shard[0]}/{r.cfg.shard[1]}" if r.cfg.shard
+                         else "unsharded" for _, r in runs)
+        missing = sorted(set(range(n)) - set(index)) if n else []
+        raise InvalidParameterError(
+            f"{func}(): the folders hold shards {have}; a merge needs every "
+            "shard i/N of one N exactly once"
+            + (f" (missing: {', '.join(f'{i}/{n}' for i in missing)})"
+               if missing else "") + ".")
+    return [r for _, r in sorted(runs, key=lambda pr: pr[1].cfg.networks.start)]
+
+
+def merge_runs(run_dirs, strategy=None) -> MonteCarloResult:
+    """Join the finished shards of one Monte Carlo run (the run folders of
+    ``monte_carlo(..., shard=(i, N), run_dir=...)``, ``i = 0 .. N-1``) into
+    the result an unsharded run gives: the same tables (``seconds`` aside,
+    each shard's own timing), masks, snapshots and weights, bit for bit on
+    CPU.
+
+    Raises:
+        InvalidParameterError: a folder is not a shard of the same run, a
+            shard is missing or given twice, or a shard is unfinished.
+    """
+    f = "merge_runs"
+    if isinstance(run_dirs, (str, bytes)) or not run_dirs:
+        raise InvalidParameterError(
+            f"{f}(): 'run_dirs' must be a non-empty list of run folders; got "
+            f"{run_dirs!r}.")
+    runs = []
+    for path in run_dirs:
+        cfg, rd = _open_run(path, f)
+        run = _Run(cfg, rd, strategy)
+        if run.resume() < cfg.n_levels:
+            raise InvalidParameterError(
+                f"{f}(): {str(path)!r} is unfinished ({len(run.records)} of "
+                f"{cfg.n_levels} levels committed); finish that shard first.")
+        runs.append((path, run))
+    runs = _check_shards(runs, f)
+    return _joined(runs, runs[0].cfg.unsharded(), strategy)
+
+
+def _joined(runs, cfg, strategy) -> MonteCarloResult:
+    levels = sorted({r.level for run in runs for r in run.records})
+    records = [LevelRecord.join([r for run in runs for r in run.records
+                                 if r.level == lv]) for lv in levels]
+    whole = _Run(cfg, None, strategy)
+    states = [run.ens.get_state() for run in runs]
+    whole.ens.set_state({k: np.concatenate([s[k] for s in states])
+                         for k in states[0]})
+    whole.records = records
+    whole.snap_levels = np.concatenate([run.snap_levels for run in runs])
+    whole.snap_weights = [np.concatenate(ws) for ws in zip(
+        *(run.snap_weights for run in runs))]
+    if cfg.keep_levels:
+        whole.level_weights = {lv: _joined_level(runs, lv) for lv in levels}
+    return whole.result()
+
+
+def _joined_level(runs, level):
+    def load():
+        parts = [run.level_weights[level] for run in runs]
+        parts = [p() if callable(p) else p for p in parts]
+        return [np.concatenate(ws) for ws in zip(*parts)]
+    return load

@@ -70,18 +70,25 @@ class StackedAdam:
     def apply(self, grads) -> None:
         """One Adam step for the active networks.
 
-        The per-network factors are ``(N, 1, ...)`` tensors, so each
-        variable needs a dozen element-wise ops. An inactive network has all
-        its factors at 0 and does not move.
+        The per-network factors are ``(N, 1, ...)`` tensors. The arithmetic
+        is that of TensorFlow's fused kernel, operation for operation
+        (``alpha = lr * sqrt(1 - b2^t) / (1 - b1^t)``, ``m += (g - m) * (1 -
+        b1)``, ``v += (g^2 - v) * (1 - b2)``, ``var -= m * alpha / (sqrt(v) +
+        eps)``, all in float32), so a network's weights do not depend on
+        which of the two paths ran, hence not on the other networks in the
+        stack (tested bit for bit on CPU). An inactive network has all its
+        factors at 0 and does not move.
         """
         active = self.active.read_value()
         t = self.t.assign_add(tf.cast(active > 0, tf.int64))
         tf_ = tf.cast(tf.maximum(t, 1), tf.float32)
-        c1 = 1.0 - tf.pow(self.beta_1, tf_)
-        sc2 = tf.sqrt(1.0 - tf.pow(self.beta_2, tf_))
-        k1 = (1.0 - self.beta_1) * active
-        k2 = (1.0 - self.beta_2) * active
-        lr = self.lr * sc2 / c1 * active
+        one = tf.constant(1.0)
+        b1, b2 = tf.constant(self.beta_1), tf.constant(self.beta_2)
+        k1 = (one - b1) * active
+        k2 = (one - b2) * active
+        alpha = (tf.constant(self.lr) * tf.sqrt(one - tf.pow(b2, tf_))
+                 / (one - tf.pow(b1, tf_)) * active)
+        eps = tf.constant(self.epsilon)
         for var, g, m, v, mask in zip(self.variables, grads, self.m, self.v,
                                       self.masks):
             shape = [-1] + [1] * (len(var.shape) - 1)
@@ -89,8 +96,7 @@ class StackedAdam:
                 g = g * mask
             m.assign_add((g - m) * tf.reshape(k1, shape))
             v.assign_add((tf.square(g) - v) * tf.reshape(k2, shape))
-            var.assign_sub(m / (tf.sqrt(v) + self.epsilon)
-                           * tf.reshape(lr, shape))
+            var.assign_sub(m * tf.reshape(alpha, shape) / (tf.sqrt(v) + eps))
 
     def dense(self) -> bool:
         """True when no mask has a zero (gradients need no masking)."""
@@ -102,11 +108,12 @@ class StackedAdam:
         """
         t = self.t.assign_add(tf.ones_like(self.t))
         tf_ = tf.cast(t[0], tf.float32)
-        consts = dict(lr=tf.constant(self.lr), beta1=tf.constant(self.beta_1),
-                      beta2=tf.constant(self.beta_2),
-                      epsilon=tf.constant(self.epsilon),
-                      beta1_power=tf.pow(self.beta_1, tf_),
-                      beta2_power=tf.pow(self.beta_2, tf_))
+        consts = {"lr": tf.constant(self.lr),
+                  "beta1": tf.constant(self.beta_1),
+                  "beta2": tf.constant(self.beta_2),
+                  "epsilon": tf.constant(self.epsilon),
+                  "beta1_power": tf.pow(tf.constant(self.beta_1), tf_),
+                  "beta2_power": tf.pow(tf.constant(self.beta_2), tf_)}
         for var, g, m, v, mask in zip(self.variables, grads, self.m, self.v,
                                       self.masks):
             if masked and mask is not None:

@@ -5,7 +5,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .._validate import check_fraction, check_int, check_type
+from .._validate import check_fraction, check_int, check_type, renamed
 from .masks import magnitude_masks
 from .stack import StackedMLP
 
@@ -23,8 +23,9 @@ def check_layers(layers, n_layers: int, func: str) -> list[int]:
     return out
 
 
+@renamed(prune_biases="prune_bias")
 def prune_ensemble(ensemble: StackedMLP, sparsity: float,
-                   prune_biases: bool = False,
+                   prune_bias: bool = False,
                    bias_sparsity: float | None = None,
                    layers: Sequence[int] | None = None,
                    off_by_one: bool = False, optimizer=None) -> None:
@@ -39,7 +40,8 @@ def prune_ensemble(ensemble: StackedMLP, sparsity: float,
     Args:
         ensemble: the ensemble, changed in place.
         sparsity: target fraction of each layer's kernel entries, in [0, 1).
-        prune_biases: also prune each bias vector with its own threshold.
+        prune_bias: also prune each bias vector with its own threshold
+            (``prune_biases`` is its deprecated old name).
         bias_sparsity: fraction for the biases (default: ``sparsity``).
         layers: 0-based indices of the layers to prune (default: all).
         off_by_one: prune ``N + 1`` entries like the original code.
@@ -58,7 +60,7 @@ def prune_ensemble(ensemble: StackedMLP, sparsity: float,
     for l in layers:
         pairs = [(l, ensemble.kernels[l], ensemble.kernel_masks[l],
                   sparsity)]
-        if prune_biases:
+        if prune_bias:
             pairs.append((n_k + l, ensemble.biases[l], ensemble.bias_masks[l],
                           bias_sparsity))
         for slot, var, mvar, s in pairs:

@@ -1,10 +1,11 @@
-"""Write a Monte Carlo result as CSV tables and PNG figures."""
+"""Write a Monte Carlo result as CSV tables and PNG figures (a workflow:
+it calls the plots)."""
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
-from .._io import atomic_write_bytes, atomic_write_csv, ensure_dir
+from .. import plots
+from .._io import atomic_write_csv, ensure_dir, save_figure
 from .results import (MonteCarloResult, connection_survival, layer_survival,
                       sparsity_distribution)
 
@@ -32,7 +33,6 @@ def save_report(results: MonteCarloResult, out_dir, threshold=None,
     Returns:
         ``{name: path}`` of the files written.
     """
-    from .. import plots
     f = "save_report"
     if not isinstance(results, MonteCarloResult):
         raise TypeError(f"{f}(): 'results' must be a MonteCarloResult; got "
@@ -62,7 +62,5 @@ def save_report(results: MonteCarloResult, out_dir, threshold=None,
         "loss_curves": plots.montecarlo_loss_curves(results, col, th),
     }
     for name, fig in figs.items():
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=dpi)
-        paths[name] = atomic_write_bytes(out / f"{name}.png", buf.getvalue())
+        paths[name] = save_figure(fig, out / f"{name}.png", dpi=dpi)
     return paths

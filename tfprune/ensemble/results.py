@@ -1,5 +1,5 @@
 """Monte Carlo results: tables, the sparsest good level per network, and
-per-layer / per-connection survival (moth.md §7, §8).
+per-layer / per-connection survival (``docs/sections/ensemble.md``).
 
 Every function takes a :class:`MonteCarloResult` (or its ``history``
 DataFrame where noted) and returns a ``pandas.DataFrame`` or ``Series``.
@@ -44,9 +44,13 @@ class MonteCarloResult:
             ``"input"`` (outgoing weights of an input unit in the first layer)
             or ``"output"`` (incoming weights of an output unit in the last
             layer), with ``name, kept, total, fraction``.
-        config: the run's parameters (widths, schedule, seeds, ...).
+        config: the run's parameters (widths, schedule, ...), with
+            ``networks`` (``[first, stop)``: the global indices of the
+            networks held here; a shard holds a part of the run) and their
+            ``seeds``.
         ensemble: the :class:`~tfprune.ensemble.StackedMLP` after the last
-            level (``None`` when not kept).
+            level (``None`` when not kept); its network ``p`` is network
+            ``first + p`` of the run.
         snapshot_levels: ``(N,)`` level of each network's kept snapshot (its
             most pruned level passing the run's threshold so far), -1 if none.
         snapshot_weights: per-layer ``(N, ...)`` masked kernels and biases of
@@ -64,8 +68,16 @@ class MonteCarloResult:
     level_weights: dict = field(default_factory=dict)
 
     @property
+    def networks(self) -> range:
+        """Global indices of the networks held here (all of a run's, or a
+        shard's share)."""
+        first, stop = self.config.get("networks",
+                                      (0, self.config["n_networks"]))
+        return range(int(first), int(stop))
+
+    @property
     def n_networks(self) -> int:
-        return int(self.config["n_networks"])
+        return len(self.networks)
 
     def to_frame(self) -> pd.DataFrame:
         """The ``history`` table (a copy)."""
@@ -88,7 +100,7 @@ class MonteCarloResult:
         """Network ``network`` as a plain tf_keras model.
 
         Args:
-            network: index in ``0 .. N-1``.
+            network: the network's index in the run (see :attr:`networks`).
             level: ``"sparsest"`` (its most pruned level whose loss passed the
                 run's threshold), ``"final"`` (after the last level) or an
                 integer level (needs ``keep_levels=True`` in the run).
@@ -99,24 +111,26 @@ class MonteCarloResult:
         """
         from .stack import StackedMLP
         f = "MonteCarloResult.export"
-        network = check_int(network, "network", f, min_value=0,
-                            max_value=self.n_networks - 1)
+        nets = self.networks
+        network = check_int(network, "network", f, min_value=nets.start,
+                            max_value=nets.stop - 1)
+        p = network - nets.start
         ens = self.ensemble if isinstance(self.ensemble, StackedMLP) else \
             _template(self.config)
         if level == "final":
             if not isinstance(self.ensemble, StackedMLP):
                 raise InvalidParameterError(
                     f"{f}(): this result holds no final ensemble.")
-            return ens.to_keras(network)
+            return ens.to_keras(p, name=f"network_{network}")
         if level == "sparsest":
-            lv = int(self.snapshot_levels[network])
+            lv = int(self.snapshot_levels[p])
             if lv < 0:
                 raise InvalidParameterError(
                     f"{f}(): network {network} never reached "
                     f"{self.config['column']} <= {self.config['threshold']}; "
                     "export level='final' or an integer level instead.")
-            weights = [w[network] for w in self.snapshot_weights]
-            return ens.to_keras(network, weights=weights,
+            weights = [w[p] for w in self.snapshot_weights]
+            return ens.to_keras(p, weights=weights,
                                 name=f"network_{network}_level_{lv}")
         level = check_int(level, "level", f, min_value=0)
         if level not in self.level_weights:
@@ -127,7 +141,7 @@ class MonteCarloResult:
         weights = self.level_weights[level]
         if callable(weights):
             weights = weights()
-        return ens.to_keras(network, weights=[w[network] for w in weights],
+        return ens.to_keras(p, weights=[w[p] for w in weights],
                             name=f"network_{network}_level_{level}")
 
 
@@ -158,7 +172,7 @@ def sparsest(results, threshold: float = 1e-3, column: str = "train_loss"
     """The most pruned level of each network whose loss is <= ``threshold``.
 
     The *last* passing level is chosen even when the loss curve is not
-    monotone (moth.md §7). Networks with no passing level are kept in the
+    monotone. Networks with no passing level are kept in the
     table with ``passed=False``, ``level`` missing (``<NA>``) and NaN values.
 
     Args:
@@ -208,7 +222,7 @@ def sparsest(results, threshold: float = 1e-3, column: str = "train_loss"
 
 def sparsity_distribution(results, threshold: float = 1e-3,
                           column: str = "train_loss") -> pd.DataFrame:
-    """How many networks have each optimal sparsity (moth.md §8 table).
+    """How many networks have each optimal sparsity.
 
     Returns:
         ``sparsity, networks, fraction`` (fraction of *all* networks), one row

@@ -4,7 +4,7 @@ Layer ``l`` has a kernel of shape ``(N, fan_in, fan_out)``, a bias of shape
 ``(N, fan_out)`` and 0/1 masks of the same shapes. The forward pass is the
 batched product ``einsum("pbi,pij->pbj")`` (a batched matmul) with
 ``W * M`` and ``b * m``: masks enter as constants, so a pruned entry gets
-exactly zero gradient (moth.md §6). Training keeps a pruned entry's stored
+exactly zero gradient. Training keeps a pruned entry's stored
 value at exactly 0 (:meth:`StackedMLP.apply_masks` at the start of every
 level, masked gradients after), so its loop uses the same product without the
 two mask multiplications per layer (:meth:`StackedMLP.call_unmasked`).
@@ -34,6 +34,22 @@ def _init_layer(rng: np.random.Generator, init: str, std: float, fan_in: int,
         return rng.uniform(-limit, limit, (fan_in, fan_out))
     std = np.sqrt(2.0 / (fan_in + fan_out))
     return rng.standard_normal((fan_in, fan_out)) * std
+
+
+@tf.custom_gradient
+def _add_bias(h, b):
+    """``h + b`` per network (``h``: (N, B, units), ``b``: (N, units)).
+
+    The bias gradient is the sum of ``dh`` over the batch. TensorFlow's
+    reduction over the middle axis of (N, B, units) groups the additions
+    by the total size, so one network's sum would depend on how many
+    networks share the stack; summed along the innermost axis instead, each
+    network's sum is computed alone, and a network trains bit for bit the
+    same in any stack (what sharded Monte Carlo relies on).
+    """
+    def grad(dh):
+        return dh, tf.reduce_sum(tf.transpose(dh, [0, 2, 1]), axis=2)
+    return h + tf.expand_dims(b, 1), grad
 
 
 class StackedMLP:
@@ -172,8 +188,7 @@ class StackedMLP:
         for l, (w, b) in enumerate(zip(kernels, biases)):
             # einsum("pbi,pij->pbj"); BatchMatMulV2 is faster than Einsum on
             # CPU and broadcasts the shared (B, inputs) batch over networks.
-            h = tf.matmul(x if h is None else h, w)
-            h = h + tf.expand_dims(b, 1)
+            h = _add_bias(tf.matmul(x if h is None else h, w), b)
             if l < last:
                 h = self._act(h)
         return h

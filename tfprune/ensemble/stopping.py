@@ -35,7 +35,7 @@ class _Rule:
 
 
 class RatioStopping(_Rule):
-    """The Monte Carlo protocol's rule (moth.md §6).
+    """The Monte Carlo protocol's rule (``docs/sections/ensemble.md``).
 
     Every ``check_every`` batches, once more than ``min_batches`` (default
     ``2 * window``) batches have run, compute

@@ -76,11 +76,18 @@ def _as_tensors(data, name, func, ens):
             tf.constant(np.asarray(y, np.float32)))
 
 
+def _show(bar, n, last_losses, active) -> None:
+    if not bar.disable:
+        loss = last_losses[active] if active.any() else last_losses
+        bar.update(n)
+        bar.set_postfix(active=int(active.sum()), loss=f"{loss.mean():.3g}")
+
+
 class EnsembleTrainer:
     """Adam training, early stopping and evaluation of a :class:`StackedMLP`.
 
-    The optimiser state lives here and is kept across levels (moth.md §6:
-    Adam is not reset between pruning levels).
+    The optimiser state lives here and is kept across levels (as in the
+    protocol, Adam is not reset between pruning levels).
 
     Args:
         ensemble: the :class:`StackedMLP` to train (updated in place).
@@ -193,6 +200,38 @@ class EnsembleTrainer:
         self._steps[key] = fn
         return fn
 
+    def _level_inputs(self, train, val, max_batches, early_stopping, chunk,
+                      f):
+        """Checked tensors, rule, cap and chunk length of one level."""
+        ens = self.ensemble
+        x, y = train if isinstance(train[0], tf.Tensor) else \
+            _as_tensors(train, "train", f, ens)
+        n_train = int(x.shape[0])
+        if n_train < self.batch_size:
+            raise InvalidParameterError(
+                f"{f}(): 'train' has {n_train} rows, fewer than one batch of "
+                f"{self.batch_size}; lower batch_size.")
+        rule = get_stopping(early_stopping, f)
+        if val is None:
+            if rule is not None:
+                raise InvalidParameterError(
+                    f"{f}(): early stopping needs 'val' data; pass val=(x, y) "
+                    "or early_stopping=None.")
+            xv, yv = x[:self.batch_size], y[:self.batch_size]
+        else:
+            xv, yv = val if isinstance(val[0], tf.Tensor) else \
+                _as_tensors(val, "val", f, ens)
+            if int(xv.shape[0]) < self.replicas:
+                raise InvalidParameterError(
+                    f"{f}(): 'val' has {int(xv.shape[0])} rows; need at "
+                    f"least {self.replicas}.")
+        if max_batches is None:
+            max_batches = n_train // self.batch_size
+        max_batches = check_int(max_batches, "max_batches", f, min_value=1)
+        every = rule.check_every if rule is not None else \
+            check_int(chunk, "chunk", f, min_value=1)
+        return x, y, xv, yv, rule, max_batches, every
+
     def train_level(self, train, val=None, max_batches: int | None = None,
                     early_stopping="ratio", chunk: int = 100,
                     progress: bool = True, desc: str = "training"
@@ -225,32 +264,8 @@ class EnsembleTrainer:
         """
         f = "EnsembleTrainer.train_level"
         ens = self.ensemble
-        x, y = train if isinstance(train[0], tf.Tensor) else \
-            _as_tensors(train, "train", f, ens)
-        n_train = int(x.shape[0])
-        if n_train < self.batch_size:
-            raise InvalidParameterError(
-                f"{f}(): 'train' has {n_train} rows, fewer than one batch of "
-                f"{self.batch_size}; lower batch_size.")
-        rule = get_stopping(early_stopping, f)
-        if val is None:
-            if rule is not None:
-                raise InvalidParameterError(
-                    f"{f}(): early stopping needs 'val' data; pass val=(x, y) "
-                    "or early_stopping=None.")
-            xv, yv = x[:self.batch_size], y[:self.batch_size]
-        else:
-            xv, yv = val if isinstance(val[0], tf.Tensor) else \
-                _as_tensors(val, "val", f, ens)
-            if int(xv.shape[0]) < self.replicas:
-                raise InvalidParameterError(
-                    f"{f}(): 'val' has {int(xv.shape[0])} rows; need at "
-                    f"least {self.replicas}.")
-        if max_batches is None:
-            max_batches = n_train // self.batch_size
-        max_batches = check_int(max_batches, "max_batches", f, min_value=1)
-        every = rule.check_every if rule is not None else \
-            check_int(chunk, "chunk", f, min_value=1)
+        x, y, xv, yv, rule, max_batches, every = self._level_inputs(
+            train, val, max_batches, early_stopping, chunk, f)
         n_net = ens.n_networks
         active = np.ones(n_net, bool)
         batches = np.full(n_net, max_batches, np.int64)
@@ -283,12 +298,7 @@ class EnsembleTrainer:
                         stopped[stop] = True
                         active &= ~stop
                         self.optimizer.active.assign(active.astype(np.float32))
-                if not bar.disable:
-                    last = t_parts[-1][-1]
-                    loss = last[active] if active.any() else last
-                    bar.update(n)
-                    bar.set_postfix(active=int(active.sum()),
-                                    loss=f"{loss.mean():.3g}")
+                _show(bar, n, t_parts[-1][-1], active)
         except tf.errors.ResourceExhaustedError as e:
             raise out_of_memory(e, ens, self.batch_size) from e
         finally:

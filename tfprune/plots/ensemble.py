@@ -27,7 +27,7 @@ def _figure(figsize):
 
 def montecarlo_sparsity_histogram(results, threshold: float = 1e-3,
                                   column: str = "train_loss"):
-    """Histogram of each network's optimal sparsity (moth.md §8 table).
+    """Histogram of each network's optimal sparsity.
 
     One bar per pruning level reached, labelled with the count; the title
     gives the median, the mean and how many networks never passed.

@@ -1,4 +1,8 @@
-"""Figures for the moth flow: simulated flights and the data set's outputs."""
+"""Figures for the moth flow: simulated flights and the data set's outputs.
+
+Each function takes a simulation DataFrame (or a ``MothDataset``) and
+returns a matplotlib ``Figure`` (not registered with pyplot).
+"""
 from __future__ import annotations
 
 import math
@@ -45,10 +49,11 @@ def plot_trajectories(data, n: int = 4, *, params=None, n_points: int = 101):
     Returns:
         matplotlib Figure.
     """
-    import matplotlib.pyplot as plt
     import pandas as pd
-    from ..data import moth
+    from matplotlib.figure import Figure
+
     from .._validate import check_int
+    from ..data import moth
     n = check_int(n, "n", "plot_trajectories", min_value=1)
     if isinstance(data, pd.DataFrame):
         y0, u = moth.states_of(data), moth.controls_of(data)
@@ -58,8 +63,8 @@ def plot_trajectories(data, n: int = 4, *, params=None, n_points: int = 101):
     p = params or moth.MothParams()
     cols = min(n, 3)
     rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 4.0 * rows),
-                             squeeze=False)
+    fig = Figure(figsize=(4.2 * cols, 4.0 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for k in range(rows * cols):
         ax = axes.flat[k]
         if k >= n:
@@ -93,8 +98,9 @@ def plot_output_histograms(data, bins: int = 50):
     Returns:
         matplotlib Figure.
     """
-    import matplotlib.pyplot as plt
     import pandas as pd
+    from matplotlib.figure import Figure
+
     from ..data import moth
     if isinstance(data, moth.MothDataset):
         y = np.concatenate([data.scaler.inverse_y(split[1])
@@ -108,7 +114,8 @@ def plot_output_histograms(data, bins: int = 50):
         raise TypeError("plot_output_histograms(): 'data' must be a "
                         "MothDataset or a simulation DataFrame; got "
                         f"{type(data).__name__}.")
-    fig, axes = plt.subplots(2, 4, figsize=(14, 6))
+    fig = Figure(figsize=(14, 6))
+    axes = fig.subplots(2, 4)
     for k, ax in enumerate(axes.flat):
         if k >= len(names):
             ax.axis("off")

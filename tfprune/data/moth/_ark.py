@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._moth_rk import (_Model, _sincos_near, _trig, MAX_STEPS,
+from ._rk import (_Model, _sincos_near, _trig, MAX_STEPS,
                        run_batches)
 
 __all__ = ["integrate", "METHOD"]

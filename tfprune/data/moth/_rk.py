@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._moth_model import MothParams
+from ._model import MothParams
 
 __all__ = ["integrate", "METHOD", "STATE_SCALE", "DEFAULT_BATCH"]
 
@@ -292,6 +292,34 @@ def run_batches(method, model, y0, u, t_end, rtol, batch, max_steps):
     return yf, status, nsteps
 
 
+def _accept(method, model, ok, old, new):
+    """``(z, pos, carry)``: the new values where the step was accepted."""
+    z, pos, carry = old
+    znew, pnew, carry_new = new
+    if ok.all():
+        z, pos = znew, pnew
+    else:
+        z = np.where(ok, znew, z)
+        pos = np.where(ok, pnew, pos)
+    if carry_new is None:
+        carry = method.refresh(model, z)
+    elif ok.all():
+        carry = carry_new
+    else:
+        carry = [np.where(ok, a, b) for a, b in zip(carry_new, carry)]
+    return z, pos, carry
+
+
+def _step_factor(en, finite, ok):
+    """The next step size over this one: 0.9 en^-1/5 in [0.2, 5] (at most 1
+    after a rejection, 0.2 after a non-finite step)."""
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        fac = 0.9 * en ** -0.2
+    fac = np.where(finite, fac, 0.2)
+    return np.clip(np.nan_to_num(fac, nan=0.2, posinf=5.0), 0.2,
+                   np.where(ok, 5.0, 1.0))
+
+
 def adaptive(method, model, y0, u, t_end, rtol, max_steps):
     """The adaptive loop shared by the integrators, for one batch.
 
@@ -336,24 +364,10 @@ def adaptive(method, model, y0, u, t_end, rtol, max_steps):
         ok = (en <= 1.0) & finite
         ntry += 1
         nacc += ok
-        if ok.all():
-            z, pos = znew, pnew
-        else:
-            z = np.where(ok, znew, z)
-            pos = np.where(ok, pnew, pos)
-        if carry_new is None:
-            carry = method.refresh(model, z)
-        elif ok.all():
-            carry = carry_new
-        else:
-            carry = [np.where(ok, a, b) for a, b in zip(carry_new, carry)]
+        z, pos, carry = _accept(method, model, ok, (z, pos, carry),
+                                (znew, pnew, carry_new))
         t = np.where(ok, np.where(last, t_end, t + hs), t)
-        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-            fac = 0.9 * en ** -0.2
-        fac = np.where(finite, fac, 0.2)
-        fac = np.clip(np.nan_to_num(fac, nan=0.2, posinf=5.0), 0.2,
-                      np.where(ok, 5.0, 1.0))
-        h = hs * fac
+        h = hs * _step_factor(en, finite, ok)
         cap = method.cap(model, carry)
         if cap is not None:
             h = np.minimum(h, cap)
