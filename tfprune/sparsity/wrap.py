@@ -207,6 +207,14 @@ def _m_by_n_for(model, targets, m_by_n, other_masks, func):
     return m_by_n
 
 
+def _check_schedule(schedule, func):
+    if schedule is not None and not isinstance(schedule, PruningSchedule):
+        raise TypeError(
+            f"{func}(): 'schedule' must be a tfmot PruningSchedule "
+            "(ConstantSparsity, PolynomialDecay) or tp.sparsity.LevelSparsity;"
+            f" got {type(schedule).__name__}.")
+
+
 def wrap(model, sparsity=0.5, schedule=None, layers=None, prune_bias=False,
          output_rate=1.0, layer_rates=None, frequency=1, begin_step=1,
          masks=None, compile=True, m_by_n=None):
@@ -256,12 +264,7 @@ def wrap(model, sparsity=0.5, schedule=None, layers=None, prune_bias=False,
     _check_plain(model, func)
     sparsity = check_float(sparsity, "sparsity", func, 0.0, 1.0,
                            max_inclusive=False)
-    if schedule is not None and not isinstance(
-            schedule, PruningSchedule):
-        raise TypeError(
-            f"{func}(): 'schedule' must be a tfmot PruningSchedule "
-            "(ConstantSparsity, PolynomialDecay) or tp.sparsity.LevelSparsity;"
-            f" got {type(schedule).__name__}.")
+    _check_schedule(schedule, func)
     frequency = check_int(frequency, "frequency", func, min_value=0)
     begin_step = check_int(begin_step, "begin_step", func, min_value=-1)
     targets = _select(model, layers, func)
