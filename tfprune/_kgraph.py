@@ -8,9 +8,10 @@ upgrade touches one file. It also holds the one nested-layer lookup
 (:func:`find_layer`) the whole package uses.
 
 Names: a layer inside a nested model is named by its *path*,
-``"outer/inner"``. Layer names may themselves contain ``/`` (keras.applications'
-DenseNet uses ``conv1/conv``), so :func:`find_layer` tries a real name first
-and a nested path second, and refuses a name that means both.
+``"outer/inner"``. Layer names may themselves contain ``/``
+(keras.applications' DenseNet uses ``conv1/conv``), so :func:`find_layer`
+tries a real name first and a nested path second, and refuses a name that
+means both.
 """
 from __future__ import annotations
 
@@ -20,14 +21,14 @@ import heapq
 from ._keras import keras, tf
 from .errors import InvalidParameterError
 
-__all__ = ["find_layer", "top_layer", "layer_paths", "is_graph_model", "model_nodes",
-           "call_order", "tensor_id", "is_symbolic", "node_input_ids", "node_output_ids",
-           "node_outputs", "node_inputs", "node_tensors", "call_arguments",
-           "inbound_nodes", "outbound_nodes", "nodes_in", "producer",
-           "input_layer_tensor", "nested_inputs", "nested_outputs",
-           "compile_state", "applications_layer", "fused_layer_norm",
-           "see_grouped_convolution", "TFOpLambda",
-           "SlicingOpLambda"]
+__all__ = ["find_layer", "top_layer", "layer_paths", "is_graph_model",
+           "model_nodes", "call_order", "tensor_id", "is_symbolic",
+           "node_input_ids", "node_output_ids", "node_outputs", "node_inputs",
+           "node_tensors", "call_arguments", "inbound_nodes",
+           "producer", "input_layer_tensor",
+           "nested_inputs", "nested_outputs", "compile_state",
+           "applications_layer", "fused_layer_norm",
+           "see_grouped_convolution", "TFOpLambda", "SlicingOpLambda"]
 
 try:  # tf_keras' layers wrapping a TF function called on symbolic tensors
     from tf_keras.src.layers.core.tf_op_layer import (SlicingOpLambda,
@@ -103,11 +104,6 @@ def inbound_nodes(layer) -> list:
     return list(layer._inbound_nodes)
 
 
-def outbound_nodes(layer) -> list:
-    """Every node that consumes an output of ``layer`` (in any model)."""
-    return list(layer._outbound_nodes)
-
-
 def model_nodes(model) -> list:
     """The model's call nodes (input nodes excluded), inputs to outputs, in
     tf_keras' depth order."""
@@ -117,13 +113,6 @@ def model_nodes(model) -> list:
             if not node.is_input:
                 out.append(node)
     return out
-
-
-def nodes_in(model, layer) -> list[int]:
-    """Indices into ``layer``'s call nodes of the calls that belong to
-    ``model`` (keras-surgeon's ``node_indices``)."""
-    mine = {id(n) for n in model_nodes(model)}
-    return [i for i, n in enumerate(layer._inbound_nodes) if id(n) in mine]
 
 
 def call_order(model) -> list:

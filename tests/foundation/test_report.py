@@ -258,6 +258,15 @@ def test_merge_layers_equal_profiler(merge):
     assert report.count_flops(model) == _quiet_profiler(model)
 
 
+def test_inception_resnet_scaled_sum_equals_profiler():
+    from tfprune import _kgraph
+    cls = _kgraph.applications_layer("inception_resnet_v2",
+                                      "CustomScaleLayer")
+    a, b = keras.Input((4, 4, 5)), keras.Input((4, 4, 5))
+    model = keras.Model([a, b], cls(0.17)([a, b]))
+    assert report.count_flops(model) == _quiet_profiler(model)
+
+
 @settings(max_examples=12, deadline=None, derandomize=True)
 @given(kind=st.sampled_from(["conv", "depthwise", "separable"]),
        size=st.integers(5, 12), kernel=st.integers(1, 4),

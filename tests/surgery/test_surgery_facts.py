@@ -61,6 +61,18 @@ def test_layers_without_channels_are_not_rankable():
         tp.surgery.output_kernel(bn)
 
 
+def test_which_layers_map_zero_to_zero():
+    relu = _built(L.ReLU(), (4,))
+    sig = _built(L.Activation("sigmoid"), (4,))
+    conv = _built(L.Conv2D(2, 1, activation="sigmoid"), (3, 3, 2))
+    bn = _built(L.BatchNormalization(), (4,))
+    assert tp.surgery.maps_zero_to_zero(relu)
+    assert tp.surgery.maps_zero_to_zero(bn)
+    assert not tp.surgery.maps_zero_to_zero(sig)
+    assert not tp.surgery.maps_zero_to_zero(conv)
+    assert not tp.surgery.maps_zero_to_zero(_built(L.Lambda(abs), (4,)))
+
+
 def test_lookup_is_by_exact_class():
     class MyConv(L.Conv2D):
         pass

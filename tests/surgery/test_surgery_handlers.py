@@ -165,6 +165,8 @@ CASES = {
     "LayerNormalization": lambda: _conv_model(2, lambda: [
         L.LayerNormalization(epsilon=1e-6)]),
     "Rescaling": lambda: _conv_model(2, lambda: [L.Rescaling(0.5)]),
+    "CustomScaleLayer": _merge(lambda: _kgraph.applications_layer(
+        "inception_resnet_v2", "CustomScaleLayer")(0.2)),
 }
 
 
@@ -204,7 +206,8 @@ def _flat(mid):
 
 def test_every_registered_handler_has_a_case():
     names = {c.__name__ for c in tp.surgery.registered_layers()}
-    assert names <= set(CASES), f"handlers without a test: {names - set(CASES)}"
+    assert names <= set(CASES), \
+        f"handlers without a test: {names - set(CASES)}"
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

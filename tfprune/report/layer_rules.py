@@ -161,6 +161,11 @@ def _layer_scale(layer, ins, outs):
     return LayerCost(flops=n_of(outs[0]))  # x * gamma
 
 
+@rule_for(applications_layer("inception_resnet_v2", "CustomScaleLayer"))
+def _scaled_sum(layer, ins, outs):
+    return LayerCost(flops=n_of(ins[1]) + n_of(outs[0]))  # x + r * scale
+
+
 @call_rule_for(TFOpLambda)
 def _tf_function(layer, node, ins, outs):
     return LayerCost(flops=function_flops(layer, node, ins))

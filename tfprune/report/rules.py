@@ -128,7 +128,8 @@ ACTIVATION_COST = {"softmax": 5, "gelu": 4, "hard_sigmoid": 4, "swish": 2,
 
 
 def activation_cost(fn, shape) -> LayerCost:
-    """Profiler FLOPs of a Keras activation function on a tensor of ``shape``."""
+    """Profiler FLOPs of a Keras activation function on a tensor of
+    ``shape``."""
     if fn is None:
         return LayerCost()
     name = getattr(fn, "__name__", type(fn).__name__)

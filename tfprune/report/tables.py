@@ -78,7 +78,8 @@ def human(n):
 
 
 def count_macs(model, batch_size=1) -> int:
-    """Multiply-accumulates of the Conv/Dense-family layers (see module doc)."""
+    """Multiply-accumulates of the Conv/Dense-family layers (the number most
+    pruning papers quote)."""
     rows = analyse(model, batch_size, "count_macs")
     return int(sum(r.macs for r in rows))
 

@@ -12,13 +12,14 @@
 * :func:`zeroing_spec`, :func:`zero_channels`: the masking that equals a
   deletion, for sweeps without rebuilds (``masking.py``).
 * :func:`layer_facts`, :func:`output_kernel`, :func:`channel_axis`,
-  :func:`activation_chain`, :func:`activation_layer`, :func:`rankable`:
+  :func:`activation_chain`, :func:`activation_layer`, :func:`rankable`,
+  :func:`maps_zero_to_zero`:
   per-layer-type facts read from the handler registry (``facts.py``).
 * ``tp.surgery.identify``: APoZ activation statistics.
 """
 from .facts import (LayerFacts, activation_chain, activation_layer,
                     activation_tensors, channel_axis, layer_facts,
-                    output_kernel, rankable)
+                    maps_zero_to_zero, output_kernel, rankable)
 from .graph import DependencyGraph, Group, dependency_groups, prunable_layers
 from .handlers import (Handler, SliceContext, get_handler, register_handler,
                        registered_layers, unregister_handler)
@@ -34,7 +35,8 @@ __all__ = ["delete_channels", "prune_channels", "expand_plan", "Surgeon",
            "registered_layers", "Handler", "SliceContext", "zeroing_spec",
            "zero_channels", "apply_zeroing", "get_layer", "ZeroSlice",
            "LayerFacts", "layer_facts", "output_kernel", "channel_axis",
-           "rankable", "activation_chain", "activation_layer",
+           "rankable", "maps_zero_to_zero", "activation_chain",
+           "activation_layer",
            "activation_tensors", "identify"]
 
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import _kgraph
 from .._keras import keras, tf
-from .handlers import SliceContext, get_handler, register_handler
+from .handlers import SliceContext, get_handler, lookup, register_handler
 
 layers = keras.layers
 
@@ -51,7 +51,8 @@ def _numpy(var) -> np.ndarray:
 
 
 def expand_depthwise(keep: np.ndarray, multiplier: int) -> np.ndarray:
-    """Positions ``c * multiplier + m`` of the channels that stem from ``keep``."""
+    """Positions ``c * multiplier + m`` of the channels that stem from
+    ``keep``."""
     keep = np.asarray(keep, dtype=np.int64)
     return (keep[:, None] * multiplier + np.arange(multiplier)).ravel()
 
@@ -206,7 +207,8 @@ def _kernel_td(layer):
 # ------------------------------------------------------------ channelwise
 
 def _bn_axes(layer, rank):
-    axes = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
+    axes = layer.axis if isinstance(layer.axis, (list, tuple)) \
+        else [layer.axis]
     return sorted({a % rank for a in axes})
 
 
@@ -296,7 +298,8 @@ def _always(layer) -> bool:
 # ------------------------------------------------------------ passthrough
 
 def _softmax_check(layer, axis, rank):
-    axes = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
+    axes = layer.axis if isinstance(layer.axis, (list, tuple)) \
+        else [layer.axis]
     if axis in {a % rank for a in axes}:
         return "it normalises over the channel axis"
     return None
@@ -421,19 +424,21 @@ def _permute_remap(layer, ids, out_shape):
 
 # -------------------------------------------------------------- recurrent
 
-_GATES = {"SimpleRNNCell": 1, "GRUCell": 3, "LSTMCell": 4}
+#: Gate blocks in the kernel of each recurrent cell class (exact class).
+_GATES = {layers.SimpleRNNCell: 1, layers.GRUCell: 3, layers.LSTMCell: 4}
 
 
 def _gates(cell) -> int:
-    for klass in type(cell).__mro__:
-        if klass.__name__ in _GATES:
-            return _GATES[klass.__name__]
-    raise NotImplementedError(f"unknown recurrent cell {type(cell).__name__}")
+    gates = lookup(_GATES, cell)
+    if gates is None:
+        raise NotImplementedError(
+            f"unknown recurrent cell {type(cell).__name__}")
+    return gates
 
 
 def _rnn_check(layer, axis, rank):
     cell = getattr(layer, "cell", None)
-    if type(cell).__name__ not in _GATES:
+    if lookup(_GATES, cell) is None:
         return (f"its cell {type(cell).__name__} has no known gate layout")
     if getattr(layer, "time_major", False):
         return "time_major RNNs are not supported"
@@ -673,6 +678,10 @@ def _register_merges():
     for cls in (L.Add, L.Subtract, L.Average, L.Maximum, L.Minimum):
         register_handler(cls, "merge")
     register_handler(L.Multiply, "merge", product=_multiply_product)
+    scale_sum = _kgraph.applications_layer("inception_resnet_v2",
+                                           "CustomScaleLayer")
+    if scale_sum is not None:  # x + r * scale
+        register_handler(scale_sum, "merge")
     register_handler(L.Concatenate, "concat")
     if _kgraph.TFOpLambda is not None:
         register_handler(_kgraph.TFOpLambda, "elementwise",

@@ -20,19 +20,12 @@ import numpy as np
 
 from .. import _kgraph
 from ..errors import UnsupportedLayerError
-from .handlers import Handler, get_handler
+from .handlers import Handler, get_handler, lookup
 
 __all__ = ["LayerFacts", "layer_facts", "lookup", "rankable",
+           "maps_zero_to_zero",
            "output_kernel", "channel_axis", "activation_chain",
            "activation_layer", "activation_tensors"]
-
-
-def lookup(table: dict, layer_or_class):
-    """``table[type(layer)]`` (or ``table[cls]`` for a class): the package's
-    one lookup rule for per-layer-type tables, exact class, no MRO."""
-    cls = layer_or_class if isinstance(layer_or_class, type) \
-        else type(layer_or_class)
-    return table.get(cls)
 
 
 @dataclass(frozen=True)
@@ -78,6 +71,20 @@ def rankable(layer) -> bool:
     rank (what ``tp.filters`` criteria accept)."""
     f = layer_facts(layer)
     return f is not None and f.owns_channels and f.has_kernel
+
+
+def maps_zero_to_zero(layer) -> bool:
+    """True when ``layer`` outputs exactly 0 on a channel whose input is 0
+    (for a layer that owns channels: on a channel whose weights are zeroed,
+    i.e. its activation at 0). False for layers without a handler,
+    ``sigmoid``, ``softplus``, a softmax over space, ..."""
+    f = layer_facts(layer)
+    if f is None:
+        return False
+    if f.handler.zero_value is None:
+        return True
+    value = f.handler.zero_value(layer)
+    return not isinstance(value, str) and abs(value) <= 1e-12
 
 
 def output_kernel(layer) -> np.ndarray:

@@ -95,7 +95,8 @@ class DependencyGraph:
     def members(self) -> list[LayerRecord]:
         """Records of the layers that own deletable channels, model order."""
         return [r for r in self.records.values()
-                if r.kind in ("source", "depthwise") and r.out_atoms is not None]
+                if r.kind in ("source", "depthwise")
+                and r.out_atoms is not None]
 
     def groups(self) -> list[Group]:
         """The coupled groups (see :func:`dependency_groups`)."""
@@ -185,10 +186,10 @@ def dependency_groups(model) -> list[Group]:
 
     Every layer that creates channels (Conv*, Dense, SeparableConv*, ...) is
     in exactly one group; a layer with no coupling forms its own
-    ``kind="single"`` group. Depthwise convolutions join the group of the layer
-    that feeds them; element-wise merges (Add, Multiply, ...) join the groups of
-    their inputs; a grouped convolution ties each of its groups to the input
-    channels it reads. The model is not changed.
+    ``kind="single"`` group. Depthwise convolutions join the group of the
+    layer that feeds them; element-wise merges (Add, Multiply, ...) join the
+    groups of their inputs; a grouped convolution ties each of its groups to
+    the input channels it reads. The model is not changed.
 
     Args:
         model: a built Sequential or Functional tf_keras model (nested models

@@ -66,7 +66,7 @@ from .._keras import keras
 from ..errors import InvalidParameterError
 
 __all__ = ["Handler", "SliceContext", "KINDS", "register_handler",
-           "unregister_handler", "get_handler", "registered_layers"]
+           "unregister_handler", "get_handler", "registered_layers", "lookup"]
 
 KINDS = ("source", "channelwise", "depthwise", "passthrough", "elementwise",
          "merge", "concat", "reshape")
@@ -172,7 +172,8 @@ def _check_handler(handler, cls, func):
             handler.prune is None or handler.zero is None):
         raise InvalidParameterError(
             f"{func}(): a {handler.kind!r} handler needs both 'prune' and "
-            f"'zero' functions (layer {cls.__name__} has weights per channel).")
+            f"'zero' functions (layer {cls.__name__} has weights per "
+            "channel).")
     if handler.kind == "reshape" and handler.remap is None:
         raise InvalidParameterError(
             f"{func}(): a 'reshape' handler needs a 'remap' function.")
@@ -237,6 +238,14 @@ def register_handler(cls, kind: str | None = None, *, like=None,
     return handler
 
 
+def lookup(table: dict, layer_or_class):
+    """``table[type(layer)]`` (or ``table[cls]`` for a class): the package's
+    one lookup rule for per-layer-type tables, exact class, no MRO."""
+    cls = layer_or_class if isinstance(layer_or_class, type) \
+        else type(layer_or_class)
+    return table.get(cls)
+
+
 def unregister_handler(cls) -> None:
     """Remove the handler of ``cls`` (its layers become opaque)."""
     _HANDLERS.pop(cls, None)
@@ -244,7 +253,7 @@ def unregister_handler(cls) -> None:
 
 def get_handler(cls) -> Handler | None:
     """The handler registered for exactly ``cls`` (no MRO lookup), or None."""
-    return _HANDLERS.get(cls)
+    return lookup(_HANDLERS, cls)
 
 
 def registered_layers() -> list[type]:

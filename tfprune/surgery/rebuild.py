@@ -229,7 +229,8 @@ class _Rebuilder:
         if len(nl.weights) != len(w):
             raise RuntimeError(
                 f"layer '{rec.name}' ({rec.class_name}) was rebuilt with "
-                f"{len(nl.weights)} weights but its handler returned {len(w)}.")
+                f"{len(nl.weights)} weights but its handler returned "
+                f"{len(w)}.")
         for var, val in zip(nl.weights, w):
             if tuple(var.shape) != tuple(np.shape(val)):
                 raise RuntimeError(

@@ -4,9 +4,9 @@ the result is a valid model.
 A request names channels of some layers; every id joined to a requested one
 goes too (the other members of a coupled group lose the same channels; a
 grouped convolution loses whole groups, so asking for one channel of a group
-deletes the group). A layer whose whole input is deleted disappears with its outputs
-(whole-branch removal), which is allowed only where the branch ends in a
-``Concatenate`` that keeps other inputs.
+deletes the group). A layer whose whole input is deleted disappears with its
+outputs (whole-branch removal), which is allowed only where the branch ends
+in a ``Concatenate`` that keeps other inputs.
 """
 from __future__ import annotations
 
