@@ -30,11 +30,21 @@ __all__ = ["find_layer", "top_layer", "layer_paths", "is_graph_model",
            "applications_layer", "fused_layer_norm",
            "see_grouped_convolution", "TFOpLambda", "SlicingOpLambda"]
 
-try:  # tf_keras' layers wrapping a TF function called on symbolic tensors
-    from tf_keras.src.layers.core.tf_op_layer import (SlicingOpLambda,
-                                                      TFOpLambda)
-except ImportError:  # pragma: no cover
-    SlicingOpLambda = TFOpLambda = None
+
+def _internal(path: str):
+    """An object of tf_keras' private ``src`` tree by attribute path (the
+    modules are loaded with tf_keras), or None when this version lacks it."""
+    obj = keras
+    for part in ("src." + path).split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    return obj
+
+
+#: tf_keras' layers wrapping a TF function called on symbolic tensors.
+TFOpLambda = _internal("layers.core.tf_op_layer.TFOpLambda")
+SlicingOpLambda = _internal("layers.core.tf_op_layer.SlicingOpLambda")
 
 
 # ------------------------------------------------------------------- models
@@ -223,12 +233,7 @@ def see_grouped_convolution(layer) -> None:
 def applications_layer(module: str, name: str):
     """A layer class that keras.applications defines but does not export
     (e.g. ``("convnext", "LayerScale")``), or None when it is absent."""
-    import importlib
-    try:
-        mod = importlib.import_module(f"tf_keras.src.applications.{module}")
-    except ImportError:  # pragma: no cover
-        return None
-    return getattr(mod, name, None)
+    return _internal(f"applications.{module}.{name}")
 
 
 # ------------------------------------------------------------------- lookup
