@@ -68,7 +68,7 @@ def zoo(size):
         seen = tp.report.profiler_flops(model, inline_grouped=True)
         ok = ok and fast == seen
         print(f"\n-- {name} ({size}x{size}x3): count_flops {fast:,}; raw "
-              f"profiler {raw:,} ({fast / raw:.2f}x less than the count); "
+              f"profiler {raw:,} (count / raw = {fast / raw:.2f}); "
               f"profiler with grouped convolutions inlined {seen:,}: "
               f"{'EXACT' if fast == seen else f'differs by {fast - seen:+,}'}")
     return ok
