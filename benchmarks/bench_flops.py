@@ -2,7 +2,11 @@
 
 Times both on VGG-16 (CIFAR, 32x32) and ResNet-50 (ImageNet layout, 224x224),
 prints the medians, the speed ratio (goal >= 50x) and both FLOP counts with
-whether they agree exactly. ``--quick`` runs ResNet-50 at 64x64 with fewer
+whether they agree exactly. Then, on keras.applications networks with TF
+functions (MobileNetV3Small's hard-swish) and grouped convolutions
+(RegNetX002), it prints count_flops, the raw profiler (which loses every
+shape after a grouped convolution) and the profiler with grouped
+convolutions inlined. ``--quick`` runs ResNet-50 at 64x64 with fewer
 repeats, to check the script works.
 
 Usage: python benchmarks/bench_flops.py [--quick]
@@ -51,6 +55,25 @@ def bench(name, model, repeat_fast, repeat_slow):
     return fast == slow, t_slow / t_fast
 
 
+def zoo(size):
+    """count_flops vs the raw and the grouped-aware profiler on two
+    keras.applications networks; True when count_flops is exact."""
+    apps = tp.keras.applications
+    ok = True
+    for name, build in (("MobileNetV3Small", apps.MobileNetV3Small),
+                        ("RegNetX002", apps.RegNetX002)):
+        model = build(weights=None, input_shape=(size, size, 3))
+        fast = tp.report.count_flops(model)
+        raw = tp.report.profiler_flops(model)
+        seen = tp.report.profiler_flops(model, inline_grouped=True)
+        ok = ok and fast == seen
+        print(f"\n-- {name} ({size}x{size}x3): count_flops {fast:,}; raw "
+              f"profiler {raw:,} (count / raw = {fast / raw:.2f}); "
+              f"profiler with grouped convolutions inlined {seen:,}: "
+              f"{'EXACT' if fast == seen else f'differs by {fast - seen:+,}'}")
+    return ok
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
@@ -78,6 +101,9 @@ def main(argv=None):
     print(f"summary: exact agreement {'on both' if ok else 'NOT on both'}; "
           f"speed-up {min(r[1] for r in results):,.0f}x to "
           f"{max(r[1] for r in results):,.0f}x")
+    zoo_ok = zoo(64 if args.quick else 224)
+    print(f"zoo: count_flops {'exact' if zoo_ok else 'NOT exact'} against "
+          "the profiler that sees grouped convolutions")
     return 0
 
 

@@ -12,6 +12,12 @@ from tfprune import report
 
 keras = tp.keras
 L = keras.layers
+tf = tp._keras.tf
+
+
+def _layer_scale():
+    from tfprune import _kgraph
+    return _kgraph.applications_layer("convnext", "LayerScale")(0.5, 6)
 
 
 def _seq(input_shape, *layers, name=None):
@@ -208,6 +214,28 @@ LAYERS = {
     "Rescaling": ((4, 10), L.Rescaling(0.5)),
     "Flatten_Dropout_Reshape": ((4, 6), keras.Sequential(
         [L.Flatten(), L.Dropout(0.5), L.Reshape((6, 4))])),
+    # LayerNormalization without the fused kernel (epsilon < 1.001e-5, as
+    # ConvNeXt uses), every scale / center combination and axis
+    "LayerNorm_unfused": ((4, 4, 6), L.LayerNormalization(epsilon=1e-6)),
+    "LayerNorm_unfused_no_scale": ((4, 4, 6), L.LayerNormalization(
+        epsilon=1e-6, scale=False)),
+    "LayerNorm_unfused_no_center": ((4, 4, 6), L.LayerNormalization(
+        epsilon=1e-6, center=False)),
+    "LayerNorm_unfused_plain": ((4, 4, 6), L.LayerNormalization(
+        epsilon=1e-6, center=False, scale=False)),
+    "LayerNorm_unfused_axes": ((4, 5, 6), L.LayerNormalization(
+        axis=[1, 2], epsilon=1e-6)),
+    "LayerNorm_fused_4d": ((4, 4, 6), L.LayerNormalization()),
+    "Normalization": ((4, 4, 3), L.Normalization(mean=[1.0, 2.0, 3.0],
+                                                 variance=[1.0, 4.0, 9.0])),
+    "Normalization_all_axes": ((4, 3), L.Normalization(axis=None, mean=1.0,
+                                                       variance=2.0)),
+    "LayerScale": ((4, 4, 6), _layer_scale()),
+    "TF_hard_swish": ((4, 6), lambda x: x * (tf.nn.relu6(x + 3.0) / 6.0)),
+    "TF_functions": ((4, 6), lambda x: tf.clip_by_value(
+        tf.nn.silu(-x) ** 2 - tf.sigmoid(x), 0.0, 1.0)),
+    "TF_reduce_and_slice": ((4, 6), lambda x: tf.reduce_mean(
+        x[:, :, :3], axis=1)),
 }
 
 
@@ -227,6 +255,15 @@ def test_merge_layers_equal_profiler(merge):
     if merge == "Concatenate":
         inputs = [keras.Input((4, 5)) for _ in range(n)]
     model = keras.Model(inputs, getattr(L, merge)()(inputs))
+    assert report.count_flops(model) == _quiet_profiler(model)
+
+
+def test_inception_resnet_scaled_sum_equals_profiler():
+    from tfprune import _kgraph
+    cls = _kgraph.applications_layer("inception_resnet_v2",
+                                      "CustomScaleLayer")
+    a, b = keras.Input((4, 4, 5)), keras.Input((4, 4, 5))
+    model = keras.Model([a, b], cls(0.17)([a, b]))
     assert report.count_flops(model) == _quiet_profiler(model)
 
 
@@ -257,14 +294,67 @@ def test_random_conv_layers_equal_profiler(kind, size, kernel, stride,
     assert report.count_flops(model) == _quiet_profiler(model)
 
 
-def test_grouped_conv_counts_what_the_profiler_misses():
-    model = _seq((8, 8, 4), L.Conv2D(8, 3, groups=2))
-    table = report.layer_table(model)
-    row = table.iloc[-1]
-    assert row["macs"] == 6 * 6 * 8 * 9 * 2
-    assert row["flops"] == 2 * row["macs"] + 6 * 6 * 8
+def _split_groups(groups, c_in, filters, size, **kw):
+    """A grouped convolution written as ``groups`` plain convolutions on
+    slices of the input: what the profiler can count on its own."""
+    inp = keras.Input((size, size, c_in))
+    step = c_in // groups
+    parts = [L.Conv2D(filters // groups, 3, **kw)(inp[..., g * step:
+                                                      (g + 1) * step])
+             for g in range(groups)]
+    return keras.Model(inp, L.Concatenate()(parts))
+
+
+@pytest.mark.parametrize("groups,c_in,filters,kw", [
+    (2, 4, 8, {}), (4, 8, 4, {"padding": "same"}),
+    (6, 6, 6, {"strides": 2, "use_bias": False})])
+def test_grouped_conv_equals_an_independent_count(groups, c_in, filters, kw):
+    size = 9
+    model = _seq((size, size, c_in), L.Conv2D(filters, 3, groups=groups,
+                                              **kw))
+    row = report.layer_table(model).iloc[-1]
+    out = model.output_shape
+    elements = out[1] * out[2] * out[3]
+    macs = elements * 9 * (c_in // groups)           # by hand
+    assert row["macs"] == macs
+    assert row["flops"] == 2 * macs + (elements if kw.get("use_bias", True)
+                                       else 0)
+    # the profiler on the same convolution split into its groups
+    assert row["flops"] == _quiet_profiler(_split_groups(
+        groups, c_in, filters, size, **kw))
+    # the raw profiler does not see the grouped convolution ...
     assert "profiler" in row["note"]
     assert _quiet_profiler(model) < row["flops"]
+    # ... and sees it once it is traced as one plain convolution op
+    assert report.profiler_flops(model, inline_grouped=True) == row["flops"]
+
+
+def test_the_raw_profiler_loses_every_shape_after_a_grouped_conv():
+    model = _seq((10, 10, 4), L.Conv2D(8, 3, groups=2), L.ReLU(),
+                 L.Conv2D(8, 3), L.GlobalAveragePooling2D(), L.Dense(3))
+    flops = report.count_flops(model)
+    assert _quiet_profiler(model) < flops - report.layer_table(
+        model)["flops"].iloc[1]
+    assert report.profiler_flops(model, inline_grouped=True) == flops
+    assert report.count_flops(model) == flops        # the model is unchanged
+
+
+def test_lookup_is_by_exact_class_and_like_reuses_a_rule():
+    class MyDense(L.Dense):
+        pass
+
+    model = _seq((5,), MyDense(4, name="mine"))
+    with pytest.warns(UserWarning, match="MyDense"):
+        report.count_flops(model)
+    try:
+        report.register_layer(MyDense, like=L.Dense)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert report.count_flops(model) == 2 * 5 * 4 + 4
+    finally:
+        report.unregister_layer(MyDense)
+    with pytest.raises(ValueError, match="like"):
+        report.register_layer(MyDense, like=L.Layer)
 
 
 def test_fused_batchnorm_is_zero_and_noted():
@@ -419,7 +509,7 @@ def test_unknown_layer_is_flagged_warned_and_registrable():
             warnings.simplefilter("error")
             assert report.count_flops(model) == flops + 4
     finally:
-        report._RULES.pop(Scale, None)
+        report.unregister_layer(Scale)
 
 
 def test_load_model_reads_h5_and_rejects_bad_files(tmp_path):

@@ -87,3 +87,100 @@ def check_equivalent(model, plan, x, inplace=False):
             b = np.take(b, kept, axis=axis)
         assert_close(a, b, what="pruned vs zeroed")
     return pruned
+
+
+class MaskedLayerNorm(tp.keras.layers.Layer):
+    """A LayerNormalization over the last axis that sees only the ``keep``
+    channels (the deleted ones output 0): what a pruned LayerNormalization
+    computes, written independently of surgery."""
+
+    def __init__(self, keep, epsilon, center, scale, **kw):
+        super().__init__(**kw)
+        self.keep = np.asarray(keep, dtype="float64")
+        self.epsilon, self.center, self.scale = epsilon, center, scale
+
+    def build(self, shape):
+        n = int(shape[-1])
+        self.gamma = self.add_weight("gamma", (n,)) if self.scale else None
+        self.beta = self.add_weight("beta", (n,)) if self.center else None
+
+    def call(self, x):
+        tf = tp._keras.tf
+        m = tf.constant(self.keep, x.dtype)
+        mean = tf.reduce_sum(x * m, -1, keepdims=True) / tf.reduce_sum(m)
+        d = (x - mean) * m
+        var = tf.reduce_sum(d * d, -1, keepdims=True) / tf.reduce_sum(m)
+        y = d / tf.sqrt(var + self.epsilon)
+        if self.gamma is not None:
+            y = y * self.gamma
+        if self.beta is not None:
+            y = y + self.beta
+        return y * m
+
+
+def rebuilt_reference(model, plan):
+    """The reference a pruned model must equal: ``zero_channels`` (which
+    warns where a LayerNormalization sees deleted channels), with every such
+    LayerNormalization replaced by a :class:`MaskedLayerNorm` over the kept
+    channels. Returns ``(reference, replaced layer names)``."""
+    import warnings
+    g = DependencyGraph(model)
+    dead = _resolve(g, plan, "test")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "zero_channels", RuntimeWarning)
+        ref = tp.surgery.zero_channels(model, plan)
+    jobs = []
+    for rec in g.records.values():
+        if type(rec.layer) is not tp.keras.layers.LayerNormalization:
+            continue
+        d = dead[g.io(rec.nodes[0])[0][0].atoms]
+        if d.any():
+            la = rec.layer
+            new = MaskedLayerNorm(~d, la.epsilon, la.center, la.scale,
+                                  name=la.name, dtype=la.dtype)
+            jobs.append((rec.name, new, la.get_weights()))
+    if not jobs:
+        return ref, []
+    surgeon = tp.surgery.Surgeon(ref)
+    for name, new, _ in jobs:
+        surgeon.add_job("replace_layer", name, new_layer=new)
+    ref = surgeon.operate()
+    for name, _, w in jobs:
+        tp.surgery.get_layer(ref, name).set_weights(w)
+    return ref, [name for name, _, _ in jobs]
+
+
+def unit_plan(model, fraction, seed=0):
+    """A plan removing ``fraction`` of the independent units of every
+    prunable group (at least one, never all): a unit is a channel, or a
+    whole group of a grouped convolution. Named on each group's first
+    member."""
+    rng = np.random.default_rng(seed)
+    g = DependencyGraph(model)
+    labels = g.components.labels
+    plan = {}
+    for group in g.groups():
+        if not group.prunable:
+            continue
+        rec = g.records[group.layers[0]]
+        lab = labels[rec.out_atoms]
+        units = np.unique(lab)
+        k = max(1, int(round(fraction * len(units))))
+        if k < len(units):
+            chosen = rng.choice(units, k, replace=False)
+            plan[rec.name] = np.flatnonzero(np.isin(lab, chosen))
+    return plan
+
+
+def max_rel_error(model, pruned, reference, plan, x):
+    """Largest relative difference between ``pruned(x)`` and the reference
+    on the kept output channels."""
+    kept = kept_outputs(model, plan)
+    err = 0.0
+    for (axis, k), a, b in zip(kept, as_list(pruned(x, training=False)),
+                               as_list(reference(x, training=False))):
+        if k is not None:
+            b = np.take(b, k, axis=axis)
+        scale = max(float(np.abs(b).max()), 1e-300)
+        err = max(err, float(np.abs(a - b).max()) / scale)
+    return err

@@ -1,6 +1,13 @@
 """keras-surgeon's own test expectations, checked against tfprune.surgery
 (same models, same expected weights and layer lists; where keras-surgeon
-silently built an ambiguous model, tfprune raises instead)."""
+silently built an ambiguous model, tfprune raises instead).
+
+keras-surgeon (BenWhetton/keras-surgeon, tests/test_surgeon.py) checks a
+layer deletion by comparing the result's config and weights with a model
+built by hand from the same layers; a layer called at several places must
+keep its call order and the model its output order. Its ``node_indices``
+keyword selects calls of a shared layer: tfprune accepts all of them and
+refuses a partial selection."""
 import numpy as np
 import pytest
 
@@ -219,15 +226,6 @@ def test_delete_layer_reuse_and_same_layer_outputs():
     got = tp.surgery.delete_layer(model, "dense_2")
     assert [la.name for la in got.layers] == ["in", "dense_1", "dense_3",
                                               "dense_4"]
-    # a layer whose consumer is shared by two outputs
-    inp2 = K.Input((10,))
-    e1, e2, e3, e4 = (L.Dense(3, name=f"e{i}") for i in range(1, 5))
-    e4 = L.Dense(1, name="e4")
-    x = e1(inp2)
-    model = K.Model(inp2, [e4(e3(x)), e4(e2(x))])
-    got = tp.surgery.delete_layer(model, "e3")
-    assert "e3" not in [la.name for la in got.layers]
-    assert len(got.outputs) == 2
 
 
 def test_downstream_sharing_needs_the_same_channels():
@@ -238,8 +236,9 @@ def test_downstream_sharing_needs_the_same_channels():
     surgeon = tp.surgery.Surgeon(model)
     surgeon.add_job("delete_channels", "dense_1", channels=[0])
     surgeon.add_job("delete_channels", "dense_2", channels=[1])
-    # keras-surgeon built a model whose shared dense_3 fits neither branch
-    with pytest.raises(ValueError, match="dense_3|coupled"):
+    # keras-surgeon built a model whose shared dense_3 fits neither branch;
+    # tfprune refuses (documented: one set of weights cannot fit both)
+    with pytest.raises(ValueError, match="inconsistent.*shared"):
         surgeon.operate()
     new = tp.surgery.prune_channels(model, {"dense_1": [0], "dense_2": [0]})
     assert new.get_layer("dense_3").get_weights()[0].shape == (3, 3)
@@ -281,3 +280,99 @@ def test_channels_first_bn_and_flatten_equivalence():
     randomize(model)
     xs = np.random.default_rng(0).normal(size=(2, 2, 6, 6)).astype("float32")
     check_equivalent(model, {"c1": [0, 3], "c2": [1]}, xs)
+
+
+# ------------------------------------------- shared layers, call order
+
+def _same_model(a, b):
+    """keras-surgeon's comparison: equal configs up to the model name, and
+    equal weights."""
+    ca, cb = a.get_config(), b.get_config()
+    cb["name"] = ca["name"]
+    assert ca == cb
+    wa, wb = a.get_weights(), b.get_weights()
+    assert len(wa) == len(wb)
+    assert all(np.array_equal(x, y) for x, y in zip(wa, wb))
+
+
+def _clean(model):
+    return K.Model.from_config(model.get_config())
+
+
+def _two_outputs_through_a_shared_dense():
+    inp = K.Input((10,))
+    d1, d2, d3 = (L.Dense(3, name=f"dense_{i}") for i in (1, 2, 3))
+    d4 = L.Dense(1, name="dense_4")
+    x = d1(inp)
+    y = d2(x)
+    x = d3(x)
+    model = K.Model(inp, [d4(x), d4(y)])
+    return model, (inp, d1, d2, d4)
+
+
+def test_delete_layer_keeps_the_shared_layers_call_and_output_order():
+    model, (inp, d1, d2, d4) = _two_outputs_through_a_shared_dense()
+    model = _clean(model)
+    x = d1(inp)
+    y = d2(x)
+    expected = _clean(K.Model(inp, [d4(x), d4(y)]))
+    for la in expected.layers:
+        la.set_weights(model.get_layer(la.name).get_weights())
+    new = tp.surgery.delete_layer(model, model.get_layer("dense_3"))
+    _same_model(new, expected)
+
+
+def test_a_rebuild_without_jobs_keeps_every_call_in_its_order():
+    model, _ = _two_outputs_through_a_shared_dense()
+    for pruned in (tp.surgery.prune_channels(model, {}),
+                   tp.surgery.Surgeon(model).operate()):
+        _same_model(pruned, model)
+        assert pruned.get_config()["output_layers"] == \
+            model.get_config()["output_layers"]
+
+
+# ------------------------------------------------------------ node_indices
+
+def _shared_hidden():
+    inp = K.Input((5,))
+    shared = L.Dense(4, name="shared")
+    y = L.Add()([shared(L.Dense(3, name="a")(inp)),
+                 shared(L.Dense(3, name="b")(inp))])
+    return K.Model(inp, L.Dense(2, name="out")(y))
+
+
+def test_node_indices_selecting_every_call_are_accepted():
+    model = _shared_hidden()
+    for sel in (None, [0, 1], [1, 0]):
+        new = tp.surgery.delete_channels(model, "shared", [0],
+                                         node_indices=sel)
+        assert new.get_layer("shared").units == 3
+    assert tp.surgery.delete_channels(model, "a", [1], [0]).get_layer(
+        "a").units == 2                      # keras-surgeon's position too
+    model, _ = _two_outputs_through_a_shared_dense()
+    assert tp.surgery.delete_layer(model, "dense_3",
+                                   node_indices=[0]).get_layer("dense_4")
+    surgeon = tp.surgery.Surgeon(model)
+    surgeon.add_job("delete_layer", "dense_3", node_indices=[0])
+    surgeon.add_job("delete_channels", "dense_1", channels=[2],
+                    node_indices=None)
+    assert surgeon.operate().get_layer("dense_1").units == 2
+
+
+def test_a_partial_node_selection_is_refused_clearly():
+    model, _ = _two_outputs_through_a_shared_dense()
+    with pytest.raises(ValueError, match=r"selects some of the calls "
+                       r"\[0, 1\] of the shared layer 'dense_4'"):
+        tp.surgery.delete_channels(model, "dense_4", [0], node_indices=[0])
+    with pytest.raises(ValueError, match="node index 5 is not a call"):
+        tp.surgery.replace_layer(model, "dense_4", L.Dense(1, name="d"),
+                                 node_indices=[5])
+    with pytest.raises(TypeError, match="node_indices"):
+        tp.surgery.delete_layer(model, "dense_3", node_indices="0")
+    surgeon = tp.surgery.Surgeon(model)
+    with pytest.raises(ValueError, match="selects some"):
+        surgeon.add_job("delete_channels", "dense_4", channels=[0],
+                        node_indices=[1])
+    with pytest.raises(TypeError, match="node_names"):
+        surgeon.add_job("delete_channels", "dense_1", channels=[0],
+                        node_names=["x"])

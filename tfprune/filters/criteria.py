@@ -28,6 +28,7 @@ from typing import Callable
 
 import numpy as np
 
+from .._kgraph import find_layer
 from .._keras import keras, check_model
 from .._validate import check_choice, check_int
 from ..errors import (InvalidParameterError, ModelTypeError,
@@ -110,11 +111,8 @@ def filter_matrix(layer_or_kernel, func="filter_matrix") -> np.ndarray:
 
 def layer_by_name(model, name):
     """``model.get_layer(name)`` that also reaches into nested models
-    (``"outer/inner"``, the surgery naming)."""
-    layer = model
-    for part in name.split("/"):
-        layer = layer.get_layer(part)
-    return layer
+    (``"outer/inner"``, the surgery naming; see ``_kgraph.find_layer``)."""
+    return find_layer(model, name, "layer_by_name")[1]
 
 
 def n_filters(layer_or_kernel) -> int:

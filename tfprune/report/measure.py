@@ -24,6 +24,7 @@ from .._keras import check_model, tf
 from .._validate import check_choice, check_float, check_int, check_type
 from ..errors import InvalidParameterError
 from .size import gzip_size, keras_bytes, refuse_wrapped
+from .tables import count_flops
 
 __all__ = ["measure", "measure_models", "measure_speedup", "RUNTIMES",
            "MEASURE_COLUMNS"]
@@ -300,7 +301,6 @@ def measure_speedup(original, pruned, batch_sizes=(1,), runtime="tf",
     Raises:
         as :func:`measure_models`.
     """
-    from . import count_flops
     func = "measure_speedup"
     for name, m in (("original", original), ("pruned", pruned)):
         check_model(m, name, func)

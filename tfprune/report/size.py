@@ -19,6 +19,8 @@ from .. import _tflite
 from .._keras import check_model
 from .._validate import check_choice, check_type
 from ..errors import InvalidParameterError
+from .rules import is_prune_wrapper
+from .walk import all_layers
 
 __all__ = ["keras_bytes", "gzip_size", "size_on_disk", "FORMATS",
            "SIZE_COLUMNS"]
@@ -33,8 +35,7 @@ def refuse_wrapped(model, arg, func,
                    why="a deployed model has none") -> None:
     """Raise when ``model`` still holds tfmot pruning wrappers (sizes,
     latencies and profiles are those of the stripped model)."""
-    from . import _all_layers, _is_prune_wrapper
-    wrapped = [la.name for la in _all_layers(model) if _is_prune_wrapper(la)]
+    wrapped = [la.name for la in all_layers(model) if is_prune_wrapper(la)]
     if wrapped:
         raise InvalidParameterError(
             f"{func}(): '{arg}' ({model.name}) holds tfmot pruning wrappers "

@@ -28,6 +28,7 @@ import functools
 
 import numpy as np
 
+from .._kgraph import top_layer
 from .._keras import keras, tf
 from ..filters.criteria import layer_by_name
 
@@ -147,9 +148,7 @@ class MaskedUnit:
         self._n = None
         nodes = _topo_nodes(work)
         spec_layers = {s[0] for s in spec}
-        top = [m.split("/")[0] for m in self.members]
-        chains = {m: _chain(work, work.get_layer(t))
-                  for m, t in zip(self.members, top)}
+        chains = {m: _chain(work, top_layer(work, m)) for m in self.members}
         chain_names = {l.name for c in chains.values() for l in c}
         fast = (bool(spec) and spec_layers <= chain_names and all(
             _activation_of(l) in ZERO_AT_ZERO and len(l._inbound_nodes) == 1
@@ -161,7 +160,7 @@ class MaskedUnit:
             for m, c in chains.items():
                 t = c[-1].output
                 self.cut_ids.append(str(id(t)))
-                self.cut_axes.append(_channel_axis(work.get_layer(m),
+                self.cut_axes.append(_channel_axis(layer_by_name(work, m),
                                                    t.shape.rank))
             dirty = set(self.cut_ids)
             changed = []
@@ -172,7 +171,7 @@ class MaskedUnit:
         else:
             self.cut_ids, self.cut_axes = [], []
             # a layer inside a nested model changes the nested model's node
-            masked = {id(work.get_layer(n.split("/")[0])) for n in spec_layers}
+            masked = {id(top_layer(work, n)) for n in spec_layers}
             dirty = set()
             changed = []
             for node in nodes:

@@ -10,56 +10,24 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _kgraph
 from .._keras import check_model, keras
 from .._validate import check_choice, check_float, check_int
 from ..errors import InvalidParameterError
-from .graph import DependencyGraph, _tid
+from .facts import activation_tensors
+from .graph import DependencyGraph
 
-__all__ = ["get_apoz", "high_apoz", "activation_tensor"]
-
-_ACTIVATIONS = ("ReLU", "LeakyReLU", "ELU", "PReLU", "ThresholdedReLU",
-                "Activation", "Softmax")
-_WALK = ("BatchNormalization", "SyncBatchNormalization", "Dropout",
-         "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
-         "GaussianNoise", "GaussianDropout", "AlphaDropout", "Identity")
-
-
-def activation_tensor(graph, rec, node):
-    """The tensor holding ``rec``'s activation at ``node``: its own output
-    when the layer has a non-linear activation, else the output of the first
-    activation layer reached through BN / dropout / noise layers (the
-    conv -> BN -> ReLU pattern). Falls back to the layer's output."""
-    out = node.outputs if not isinstance(node.outputs, (list, tuple)) \
-        else node.outputs[0]
-    act = getattr(rec.layer, "activation", None)
-    if act is not None and getattr(act, "__name__", "") != "linear":
-        return out
-    consumers: dict[str, list] = {}
-    for order in graph.node_order.values():
-        for n in order:
-            for t in n.flat_input_ids:
-                consumers.setdefault(t, []).append(n)
-    t = out
-    for _ in range(len(graph.records)):
-        nxt = consumers.get(_tid(t), [])
-        if len(nxt) != 1:
-            return out
-        cls = type(nxt[0].layer).__name__
-        if cls in _ACTIVATIONS:
-            return nxt[0].outputs
-        if cls not in _WALK:
-            return out
-        t = nxt[0].outputs
-    return out
+__all__ = ["get_apoz", "high_apoz", "activation_tensors"]
 
 
 def get_apoz(model, layer, x, batch_size: int = 256) -> np.ndarray:
     """Fraction of zero activations per output channel of ``layer`` over ``x``.
 
-    The activation is the layer's own output when it has a non-linear
-    activation (e.g. ``Conv2D(..., activation="relu")``), else the output
-    of the activation layer that follows it through BatchNormalization /
-    Dropout (``Conv2D -> BN -> ReLU``). Inference mode (dropout off, BN
+    The activation is the post-activation feature map of
+    :func:`tfprune.surgery.facts.activation_layer`: the last activation in
+    the chain of element-wise layers after it (``Conv2D -> BN -> ReLU``,
+    ``Conv2D -> Dropout -> ReLU``), else the layer's own output (e.g.
+    ``Conv2D(..., activation="relu")``). Inference mode (dropout off, BN
     moving statistics). A layer called at several places pools all calls.
 
     Args:
@@ -82,19 +50,19 @@ def get_apoz(model, layer, x, batch_size: int = 256) -> np.ndarray:
     batch_size = check_int(batch_size, "batch_size", func, min_value=1)
     graph = DependencyGraph(model)
     rec = graph.find(layer, func)
-    if "/" in rec.name:
+    if not any(la is rec.layer for la in model.layers):
+        outer = _kgraph.top_layer(model, rec.name)
         raise InvalidParameterError(
             f"{func}(): layer '{rec.name}' lies inside a nested model; call "
-            f"get_apoz on the nested model '{rec.name.split('/')[0]}' with "
-            "its own inputs.")
-    infos = [graph.node_io[id(n)][1][0] for n in rec.nodes]
+            f"get_apoz on the nested model '{outer.name}' with its own "
+            "inputs.")
+    infos = [graph.io(n)[1][0] for n in rec.nodes]
     if not infos or infos[0] is None:
         raise InvalidParameterError(
             f"{func}(): layer '{rec.name}' ({rec.class_name}) has no channel "
             "axis in its output.")
     axis = infos[0].axis
-    tensors = [activation_tensor(graph, rec, n) for n in rec.nodes]
-    probe = keras.Model(model.inputs, tensors)
+    probe = keras.Model(model.inputs, activation_tensors(model, rec.layer))
     xs = x if isinstance(x, (list, tuple)) else [x]
     xs = [np.asarray(v) for v in xs]
     n = len(xs[0])

@@ -1,9 +1,8 @@
-"""Channel deletion: one rebuild of the whole model for any number of layers.
+"""Channel deletion and layer operations: the public surgery calls.
 
-The rebuild walks the original call graph once. Every layer is created anew
-from its config (resized by its handler where channels changed), called on
-the new tensors, and given its (sliced) weights in a single
-``batch_set_value`` at the end. The input model is never changed and shares
+Each call validates its arguments, resolves the request on a
+:class:`~tfprune.surgery.graph.DependencyGraph` and builds the new model in
+one rebuild (:mod:`.rebuild`). The input model is never changed and shares
 no layer or variable with the result.
 """
 from __future__ import annotations
@@ -13,14 +12,15 @@ from typing import Mapping
 
 import numpy as np
 
-from .._keras import check_model, keras, tf
+from .. import _kgraph
+from .._keras import check_model, keras
 from .._validate import check_choice
-from ..errors import InvalidParameterError, UnsupportedLayerError
-from .graph import DependencyGraph, _tid
-from .handlers import SliceContext
+from ..errors import InvalidParameterError
+from .graph import DependencyGraph
+from .rebuild import copy_compile, rebuild
 
 __all__ = ["delete_channels", "prune_channels", "expand_plan", "Surgeon",
-           "delete_layer", "insert_layer", "replace_layer"]
+           "delete_layer", "insert_layer", "replace_layer", "copy_compile"]
 
 
 # ------------------------------------------------------------- validation
@@ -87,251 +87,35 @@ def _resolve(graph, plan, func):
     return graph.resolve(reqs, func)
 
 
-# ---------------------------------------------------------------- rebuild
-
-def _map_args(node, tensors):
-    if node._single_positional_tensor_passed:
-        return (tensors[node.flat_input_ids[0]],), {}
-    flat = list(node._flat_arguments)
-    for kt_id, idx in node._keras_inputs_ids_and_indices:
-        flat[idx] = tensors[kt_id]
-    args, kwargs = tf.nest.pack_sequence_as(
-        (node.call_args, node.call_kwargs.values()), flat)
-    return args, dict(zip(node.call_kwargs.keys(), kwargs))
-
-
-class _Rebuilder:
-    """Builds the new model for a resolved deletion (``dead``: bool per
-    channel id, or None) and optional zeroed weight slices."""
-
-    def __init__(self, graph, dead=None, zero=None, layer_ops=None):
-        self.g = graph
-        self.dead = dead
-        self.zero = zero or {}
-        self.ops = layer_ops or {}
-        self.new: dict[str, object] = {}
-        self.pending: dict[str, tuple] = {}
-        self.assign: list = []
-
-    def kept(self, info):
-        return None if info is None else self._kept_ids(info.atoms)
-
-    def _kept_ids(self, atoms):
-        if self.dead is None:
-            return None
-        d = self.dead[atoms]
-        if not d.any():
-            return None
-        return np.flatnonzero(~d)
-
-    def build(self):
-        new = self.model(self.g.model, None)
-        if self.assign:
-            keras.backend.batch_set_value(self.assign)
-        return new
-
-    def _input_layer(self, kt, shape):
-        cfg = kt._keras_history.layer.get_config()
-        if shape is not None:
-            cfg["batch_input_shape"] = tuple(shape)
-        layer = keras.layers.InputLayer.from_config(cfg)
-        return layer, tf.nest.flatten(layer._inbound_nodes[0].outputs)[0]
-
-    def model(self, model, in_shapes):
-        if isinstance(model, keras.Sequential):
-            return self._sequential(model, in_shapes)
-        tensors = {}
-        new_inputs = []
-        for i, kt in enumerate(model.inputs):
-            _, t = self._input_layer(kt, in_shapes[i] if in_shapes else None)
-            tensors[_tid(kt)] = t
-            new_inputs.append(t)
-        for node in self.g.node_order[id(model)]:
-            outs = self._call_node(node, tensors)
-            for x_id, y in zip(node.flat_output_ids, tf.nest.flatten(outs)):
-                tensors[x_id] = y
-        outputs = [tensors[_tid(kt)] for kt in model.outputs]
-        new = keras.Model(
-            tf.nest.pack_sequence_as(model._nested_inputs, new_inputs),
-            tf.nest.pack_sequence_as(model._nested_outputs, outputs),
-            name=model.name)
-        if not model.trainable:
-            new.trainable = False
-        return new
-
-    def _gone(self, info) -> bool:
-        return self.g.fully_dead(self.dead, info)
-
-    def _call_node(self, node, tensors):
-        """Call the rebuilt layer of ``node`` on the new tensors; None for
-        every output of a removed branch."""
-        ins, outs = self.g.node_io[id(node)]
-        n_out = len(node.flat_output_ids)
-        if outs and all(self._gone(o) for o in outs if o is not None) and \
-                any(o is not None for o in outs):
-            return [None] * n_out
-        rec = self.g._by_id[id(node.layer)]
-        op = self.ops.get(rec.name)
-        if op is not None:
-            return self._layer_op(node, op, tensors)
-        if rec.kind == "concat" and any(self._gone(i) for i in ins):
-            live = [tensors[t] for t, i in zip(node.flat_input_ids, ins)
-                    if not self._gone(i)]
-            if len(live) == 1:
-                return [live[0]]
-            layer = self.layer_for(node, live)
-            out = layer(live, **dict(node.call_kwargs))
-            self._after_call(node.layer)
-            return out
-        layer = self.layer_for(node, [tensors[t] for t in
-                                      node.flat_input_ids])
-        args, kwargs = _map_args(node, tensors)
-        out = layer(*args, **kwargs)
-        self._after_call(node.layer)
-        return out
-
-    def _layer_op(self, node, op, tensors):
-        kind, new_layer = op
-        args, kwargs = _map_args(node, tensors)
-        if kind == "delete":
-            return [tensors[node.flat_input_ids[0]]]
-        if kind == "replace":
-            return new_layer(*args, **kwargs)
-        x = new_layer(tensors[node.flat_input_ids[0]])
-        layer = self.layer_for(node, [x])
-        out = layer(x, **kwargs)
-        self._after_call(node.layer)
-        return out
-
-    def _sequential(self, model, in_shapes):
-        new = keras.Sequential(name=model.name)
-        il, _ = self._input_layer(model.inputs[0],
-                                  in_shapes[0] if in_shapes else None)
-        new.add(il)
-        for node in self.g.node_order[id(model)]:
-            op = self.ops.get(self.g._by_id[id(node.layer)].name)
-            if op is not None:
-                kind, new_layer = op
-                if kind != "delete":
-                    new.add(new_layer)
-                if kind != "insert":
-                    continue
-            layer = self.layer_for(node, [new.outputs[0]])
-            new.add(layer)
-            self._after_call(node.layer)
-        if not model.trainable:
-            new.trainable = False
-        return new
-
-    def layer_for(self, node, new_ins):
-        rec = self.g._by_id[id(node.layer)]
-        if rec.name in self.new:
-            return self.new[rec.name]
-        layer = rec.layer
-        if rec.kind == "model":
-            shapes = [tuple(t.shape) for t in new_ins]
-            nl = self.model(layer, shapes)
-            self.new[rec.name] = nl
-            return nl
-        ins, outs = self.g.node_io[id(node)]
-        keep_in = self.kept(ins[0]) if ins else None
-        if rec.kind == "source" and rec.out_atoms is not None:
-            keep_out = self._kept_ids(rec.out_atoms)
-        else:
-            keep_out = self.kept(outs[0]) if outs else None
-        if keep_in is None and keep_out is None:
-            cfg, w = layer.get_config(), layer.get_weights()
-        elif rec.kind == "opaque" or rec.handler is None:
-            raise UnsupportedLayerError(
-                f"layer '{rec.name}' ({rec.class_name}) would lose channels "
-                f"but has no surgery handler: {rec.reason}.")
-        elif rec.handler.prune is None:
-            cfg, w = layer.get_config(), layer.get_weights()
-        else:
-            a = ins[0] if ins else None
-            b = outs[0] if outs else None
-            ctx = SliceContext(a.axis if a else None, b.axis if b else None,
-                               a.shape if a else None, b.shape if b else None)
-            cfg, w = rec.handler.prune(layer, keep_in, keep_out, ctx)
-        if keep_in is not None:
-            cfg.pop("batch_input_shape", None)
-        for wi, ax, idx in self.zero.get(rec.name, ()):
-            w = list(w)
-            arr = np.array(w[wi], copy=True)
-            sl = [slice(None)] * arr.ndim
-            sl[ax] = np.asarray(idx)
-            arr[tuple(sl)] = 0
-            w[wi] = arr
-        try:
-            nl = type(layer).from_config(cfg)
-        except Exception as exc:  # name the layer the config belongs to
-            raise type(exc)(f"could not rebuild layer '{rec.name}' "
-                            f"({rec.class_name}) from its config: {exc}"
-                            ) from exc
-        self.new[rec.name] = nl
-        self.pending[rec.name] = (nl, w)
-        return nl
-
-    def _after_call(self, layer):
-        rec = self.g._by_id[id(layer)]
-        item = self.pending.pop(rec.name, None)
-        if item is None:
-            return
-        nl, w = item
-        if len(nl.weights) != len(w):
-            raise RuntimeError(
-                f"layer '{rec.name}' ({rec.class_name}) was rebuilt with "
-                f"{len(nl.weights)} weights but its handler returned {len(w)}.")
-        for var, val in zip(nl.weights, w):
-            if tuple(var.shape) != tuple(np.shape(val)):
-                raise RuntimeError(
-                    f"layer '{rec.name}' ({rec.class_name}): weight "
-                    f"{var.name} has shape {tuple(var.shape)} after the "
-                    f"rebuild but the handler returned {np.shape(val)}.")
-            self.assign.append((var, val))
-
-
-def _copy_obj(obj):
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_copy_obj(o) for o in obj)
-    if isinstance(obj, dict):
-        return {k: _copy_obj(v) for k, v in obj.items()}
-    if isinstance(obj, (keras.losses.Loss, keras.metrics.Metric)):
-        try:
-            return type(obj).from_config(obj.get_config())
-        except Exception:  # a custom object without a usable config
-            return obj
-    return obj
-
-
-def copy_compile(src, dst) -> None:
-    """Compile ``dst`` like ``src`` (a fresh optimizer from the same config,
-    the same loss, metrics, loss weights and execution options). Nothing
-    happens when ``src`` is not compiled. Optimizer slots are not copied."""
-    if not getattr(src, "_is_compiled", False) or \
-            getattr(src, "optimizer", None) is None:
+def _check_node_indices(rec, node_indices, func) -> None:
+    """keras-surgeon's ``node_indices``: tfprune changes every call of a
+    layer at once, so only a selection of all its calls is accepted."""
+    if node_indices is None:
         return
-    args = src._get_compile_args()
-    opt = args["optimizer"]
-    opt = type(opt).from_config(opt.get_config())
-    spe = getattr(src, "_steps_per_execution", None)
-    dst.compile(optimizer=opt, loss=_copy_obj(args["loss"]),
-                metrics=_copy_obj(args["metrics"]),
-                weighted_metrics=_copy_obj(args["weighted_metrics"]),
-                loss_weights=args["loss_weights"],
-                run_eagerly=getattr(src, "_run_eagerly", None),
-                steps_per_execution=int(spe.numpy()) if spe is not None else 1,
-                jit_compile=getattr(src, "_jit_compile", None))
-
-
-def rebuild(graph, dead=None, zero=None, layer_ops=None):
-    """New model from ``graph`` with the channels in ``dead`` removed, the
-    weight slices in ``zero`` (``{layer: [(weight_index, axis, idx)]}``)
-    set to 0 and the layer operations ``{layer: (kind, new_layer)}``
-    applied; compile state is carried over."""
-    new = _Rebuilder(graph, dead, zero, layer_ops).build()
-    copy_compile(graph.model, new)
-    return new
+    calls = [i for i, n in enumerate(_kgraph.inbound_nodes(rec.layer))
+             if any(n is m for m in rec.nodes)]
+    if isinstance(node_indices, numbers.Integral) and \
+            not isinstance(node_indices, bool):
+        node_indices = [node_indices]
+    given = list(node_indices) if isinstance(node_indices, (list, tuple,
+                                                             range)) else None
+    if given is None or any(not isinstance(i, numbers.Integral) or
+                            isinstance(i, bool) for i in given):
+        raise TypeError(
+            f"{func}(): 'node_indices' must be a list of integers (indices "
+            f"into the calls of layer '{rec.name}'); got {node_indices!r}.")
+    stray = sorted(set(given) - set(calls))
+    if stray:
+        raise InvalidParameterError(
+            f"{func}(): node index {stray[0]} is not a call of layer "
+            f"'{rec.name}' in this model; its calls here have node indices "
+            f"{calls}.")
+    if sorted(set(given)) != calls:
+        raise InvalidParameterError(
+            f"{func}(): node_indices={sorted(set(given))} selects some of the "
+            f"calls {calls} of the shared layer '{rec.name}'; tfprune changes "
+            "every call of a layer at once (its calls share one set of "
+            "weights). Pass node_indices=None, or all of them.")
 
 
 # ------------------------------------------------------------- public API
@@ -340,11 +124,12 @@ def prune_channels(model, plan, *, copy=None):
     """Remove output channels of several layers in one rebuild.
 
     Channels of coupled layers (residual ``Add``, ``Multiply``, depthwise
-    chains, shared layers; see :func:`dependency_groups`) are removed from the
-    whole group: name one member, or give every member the same channels.
-    Downstream weights lose the matching inputs (BatchNormalization gamma,
-    beta and moving statistics, the next conv's input channels, the rows of a
-    Dense after ``Flatten``, ...). Weights are sliced, never re-initialised.
+    chains, grouped convolutions, shared layers; see
+    :func:`dependency_groups`) are removed from the whole group: name one
+    member, or give every member the same channels. Downstream weights lose
+    the matching inputs (BatchNormalization gamma, beta and moving
+    statistics, the next conv's input channels, the rows of a Dense after
+    ``Flatten``, ...). Weights are sliced, never re-initialised.
 
     Args:
         model: a built Sequential or Functional tf_keras model; not changed.
@@ -357,11 +142,11 @@ def prune_channels(model, plan, *, copy=None):
     Returns:
         A new model of the same type (Sequential stays Sequential) with the
         same layer names, configs (regularizers, constraints, trainable flags,
-        dtype policy), and compile state (a fresh optimizer from the same
-        config, same loss and metrics) when ``model`` was compiled. Its
-        outputs equal ``model``'s outputs with those channels zeroed (see
-        :func:`tfprune.surgery.zero_channels`); channels deleted from a model
-        output are missing from it.
+        dtype policy), call order and compile state (a fresh optimizer from
+        the same config, same loss and metrics) when ``model`` was compiled.
+        Its outputs equal ``model``'s outputs with those channels zeroed (see
+        :func:`tfprune.surgery.zero_channels`, which warns where they cannot);
+        channels deleted from a model output are missing from it.
 
     Raises:
         TypeError: not a Sequential/Functional tf_keras model, or channels
@@ -384,7 +169,7 @@ def prune_channels(model, plan, *, copy=None):
     return rebuild(graph, dead)
 
 
-def delete_channels(model, layer, channels, *, copy=None):
+def delete_channels(model, layer, channels, node_indices=None, *, copy=None):
     """Remove output channels (filters / units) of one layer.
 
     Same as ``prune_channels(model, {layer: channels})``; keras-surgeon's
@@ -394,18 +179,24 @@ def delete_channels(model, layer, channels, *, copy=None):
         model: a built Sequential or Functional tf_keras model; not changed.
         layer: the layer or its name (``"sub/layer"`` inside a nested model).
         channels: output-channel indices to remove.
+        node_indices: keras-surgeon's selection of the layer's calls. tfprune
+            deletes the channels at every call of a shared layer: ``None``
+            (or every call's index) is accepted, a partial selection is
+            refused.
         copy: accepted for keras-surgeon compatibility and ignored.
 
     Returns:
         A new model; see :func:`prune_channels`.
 
     Raises:
-        See :func:`prune_channels`.
+        See :func:`prune_channels`; ValueError also for a partial
+        ``node_indices``.
     """
     func = "delete_channels"
     check_model(model, "model", func)
     graph = DependencyGraph(model)
     rec = graph.find(layer, func)
+    _check_node_indices(rec, node_indices, func)
     dead = _resolve(graph, {rec.name: channels}, func)
     return rebuild(graph, dead)
 
@@ -442,6 +233,24 @@ def expand_plan(model, plan) -> dict:
     return out
 
 
+def _check_delete(rec, func) -> None:
+    for node in rec.nodes:
+        ins = _kgraph.node_inputs(node)
+        outs = _kgraph.node_outputs(node)
+        if len(ins) != 1 or len(outs) != 1:
+            raise InvalidParameterError(
+                f"{func}(): layer '{rec.name}' ({rec.class_name}) has "
+                f"{len(ins)} inputs and {len(outs)} outputs; only a layer "
+                "with one input and one output can be deleted.")
+        a, b = tuple(ins[0].shape), tuple(outs[0].shape)
+        if a != b:
+            raise InvalidParameterError(
+                f"{func}(): cannot delete layer '{rec.name}' "
+                f"({rec.class_name}): its input shape {a} differs from "
+                f"its output shape {b}, so its consumers would not fit. "
+                "Replace it with replace_layer() instead.")
+
+
 def _check_layer_op(graph, rec, kind, new_layer, func, taken=()):
     """Validate one layer operation; raises ValueError/TypeError."""
     if isinstance(rec.layer, keras.layers.InputLayer):
@@ -449,31 +258,17 @@ def _check_layer_op(graph, rec, kind, new_layer, func, taken=()):
             f"{func}(): '{rec.name}' is an input layer; it cannot be "
             f"{kind}d.")
     if kind == "delete":
-        for node in rec.nodes:
-            ins = node.keras_inputs
-            outs = tf.nest.flatten(node.outputs)
-            if len(ins) != 1 or len(outs) != 1:
-                raise InvalidParameterError(
-                    f"{func}(): layer '{rec.name}' ({rec.class_name}) has "
-                    f"{len(ins)} inputs and {len(outs)} outputs; only a layer "
-                    "with one input and one output can be deleted.")
-            a, b = tuple(ins[0].shape), tuple(outs[0].shape)
-            if a != b:
-                raise InvalidParameterError(
-                    f"{func}(): cannot delete layer '{rec.name}' "
-                    f"({rec.class_name}): its input shape {a} differs from "
-                    f"its output shape {b}, so its consumers would not fit. "
-                    "Replace it with replace_layer() instead.")
+        _check_delete(rec, func)
         return
     if not isinstance(new_layer, keras.layers.Layer):
         raise TypeError(
             f"{func}(): 'new_layer' must be a tf_keras layer; got "
             f"{type(new_layer).__name__}. Build it with tp.keras.layers.")
-    if id(new_layer) in graph._by_id:
+    if any(r.layer is new_layer for r in graph.records.values()):
         raise InvalidParameterError(
             f"{func}(): 'new_layer' ({new_layer.name}) is already part of the "
             "model; pass a new layer.")
-    names = {r.name.rsplit("/", 1)[-1] for r in graph.records.values()
+    names = {r.layer.name for r in graph.records.values()
              if r is not rec or kind == "insert"} | set(taken)
     if new_layer.name in names:
         raise InvalidParameterError(
@@ -481,40 +276,47 @@ def _check_layer_op(graph, rec, kind, new_layer, func, taken=()):
             "model already uses; give it a unique name.")
     if kind == "insert":
         for node in rec.nodes:
-            if len(node.keras_inputs) != 1:
+            n_in = len(_kgraph.node_inputs(node))
+            if n_in != 1:
                 raise InvalidParameterError(
                     f"{func}(): layer '{rec.name}' ({rec.class_name}) has "
-                    f"{len(node.keras_inputs)} inputs; insert_layer needs a "
-                    "layer with one input.")
+                    f"{n_in} inputs; insert_layer needs a layer with one "
+                    "input.")
 
 
-def _layer_op(model, layer, kind, new_layer, func):
+def _layer_op(model, layer, kind, new_layer, node_indices, func):
     check_model(model, "model", func)
     graph = DependencyGraph(model)
     rec = graph.find(layer, func)
+    _check_node_indices(rec, node_indices, func)
     _check_layer_op(graph, rec, kind, new_layer, func)
     return rebuild(graph, layer_ops={rec.name: (kind, new_layer)})
 
 
-def delete_layer(model, layer, *, copy=None):
+def delete_layer(model, layer, *, node_indices=None, copy=None):
     """Remove ``layer``: its input flows straight to its consumers.
 
     Args:
         model: a built Sequential or Functional tf_keras model; not changed.
         layer: the layer or its name; every call of a shared layer is removed.
+        node_indices: keras-surgeon's selection of calls; None or all of
+            them (a partial selection is refused).
         copy: accepted for keras-surgeon compatibility and ignored.
 
     Returns:
-        A new model (weights of the other layers kept, compile state carried).
+        A new model (weights of the other layers kept, call order and
+        compile state carried).
 
     Raises:
         ValueError: the layer's input and output shapes differ, it has several
-            inputs or outputs, it is an input layer, or it is not in the model.
+            inputs or outputs, it is an input layer, it is not in the model,
+            or ``node_indices`` selects only some of its calls.
     """
-    return _layer_op(model, layer, "delete", None, "delete_layer")
+    return _layer_op(model, layer, "delete", None, node_indices,
+                     "delete_layer")
 
 
-def insert_layer(model, layer, new_layer, *, copy=None):
+def insert_layer(model, layer, new_layer, *, node_indices=None, copy=None):
     """Insert ``new_layer`` before ``layer`` (on its input).
 
     Args:
@@ -523,6 +325,8 @@ def insert_layer(model, layer, new_layer, *, copy=None):
             shared layer) before each of its calls.
         new_layer: a new tf_keras layer with a unique name; it becomes part of
             the returned model as it is (its weights, if built, are kept).
+        node_indices: keras-surgeon's selection of calls; None or all of
+            them (a partial selection is refused).
         copy: accepted for keras-surgeon compatibility and ignored.
 
     Returns:
@@ -531,12 +335,13 @@ def insert_layer(model, layer, new_layer, *, copy=None):
     Raises:
         TypeError: ``new_layer`` is not a tf_keras layer.
         ValueError: ``layer`` has several inputs, ``new_layer`` is already in
-            the model or its name is taken.
+            the model or its name is taken, or a partial ``node_indices``.
     """
-    return _layer_op(model, layer, "insert", new_layer, "insert_layer")
+    return _layer_op(model, layer, "insert", new_layer, node_indices,
+                     "insert_layer")
 
 
-def replace_layer(model, layer, new_layer, *, copy=None):
+def replace_layer(model, layer, new_layer, *, node_indices=None, copy=None):
     """Replace ``layer`` by ``new_layer`` at every call of ``layer``.
 
     Args:
@@ -544,6 +349,8 @@ def replace_layer(model, layer, new_layer, *, copy=None):
         layer: the layer or its name.
         new_layer: a new tf_keras layer (name unique in the model, or the name
             of the replaced layer); used as it is.
+        node_indices: keras-surgeon's selection of calls; None or all of
+            them (a partial selection is refused).
         copy: accepted for keras-surgeon compatibility and ignored.
 
     Returns:
@@ -554,7 +361,8 @@ def replace_layer(model, layer, new_layer, *, copy=None):
             raises Keras' own error when ``new_layer``'s output does not fit
             the consumers.
     """
-    return _layer_op(model, layer, "replace", new_layer, "replace_layer")
+    return _layer_op(model, layer, "replace", new_layer, node_indices,
+                     "replace_layer")
 
 
 _JOBS = ("delete_channels", "delete_layer", "insert_layer", "replace_layer")
@@ -591,7 +399,7 @@ class Surgeon:
         return self._graph
 
     def add_job(self, job, layer, *, channels=None, new_layer=None,
-                node_names=None):
+                node_indices=None):
         """Queue an operation on ``layer``.
 
         Args:
@@ -600,15 +408,19 @@ class Surgeon:
             layer: the layer or its name.
             channels: output-channel indices (``"delete_channels"``).
             new_layer: the layer to insert or to replace with.
-            node_names: unused; accepted for keras-surgeon compatibility.
+            node_indices: keras-surgeon's selection of the layer's calls;
+                tfprune applies every job to all calls of a shared layer, so
+                only None or all of its calls are accepted.
 
         Raises:
             ValueError: unknown job, unknown layer, a second job on the same
-                layer, missing ``channels`` or ``new_layer``.
+                layer, missing ``channels`` or ``new_layer``, a partial
+                ``node_indices``.
         """
         func = "Surgeon.add_job"
         check_choice(job, _JOBS, "job", func)
         rec = self.graph.find(layer, func)
+        _check_node_indices(rec, node_indices, func)
         if any(r.name == rec.name for _, r, _ in self._jobs):
             raise InvalidParameterError(
                 f"{func}(): layer '{rec.name}' already has a job; give all its "
