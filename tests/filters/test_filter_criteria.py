@@ -356,5 +356,5 @@ def test_retrain_lr_is_a_deprecated_alias(digits):
         "initial_learning_rate"] == 0.05
     for a, b in zip(old.get_weights(), new.get_weights()):
         np.testing.assert_array_equal(a, b)
-    with pytest.raises(ValueError, match="'learning_rate' only"):
+    with pytest.raises(ValueError, match="pass only 'learning_rate'"):
         tp.filters.retrain(model, (x, y), lr=0.1, learning_rate=0.1)

@@ -305,7 +305,7 @@ def test_checkpoint_is_a_deprecated_alias_of_run_dir(mlp_digits, tmp_path):
     assert (tmp_path / "run" / "manifest.json").exists()
     new = tp.sensitivity.analyze(model, x, y, run_dir=tmp_path / "run", **kw)
     pd.testing.assert_frame_equal(old, new)
-    with pytest.raises(ValueError, match="'run_dir' only"):
+    with pytest.raises(ValueError, match="pass only 'run_dir'"):
         tp.sensitivity.analyze(model, x, y, checkpoint=tmp_path / "a",
                                run_dir=tmp_path / "b", **kw)
 
