@@ -30,13 +30,15 @@ from .._keras import keras, tf
 from .._validate import check_choice, check_float, check_int, check_type
 from ..errors import InvalidParameterError
 from . import masks as _masks
+from .connectivity import CONNECTIVITY_COLUMNS, history_columns
 from .schedules import LevelSparsity, check_levels
 from .wrap import output_layer_names, prunable_layer_names, strip, wrappers
 
 __all__ = ["SequentialPruning", "DynamicPruning", "RewindPoint",
            "PruningProgress", "HISTORY_COLUMNS"]
 
-#: Columns every sequential history starts with (then other metrics, then
+#: Columns every sequential history starts with (then, for a chain of Dense
+#: layers, ``dead_outputs`` and ``dead_units``; then other metrics, then
 #: ``achieved_<layer>`` per pruned layer).
 HISTORY_COLUMNS = ["level", "sparsity", "achieved", "train_loss", "val_loss",
                    "epochs", "best_epoch", "cum_epochs", "converged",
@@ -498,6 +500,7 @@ class SequentialPruning(keras.callbacks.Callback):
                else self.level_epoch,
                "cum_epochs": self.cum_epochs, "converged": bool(converged),
                "time_s": elapsed}
+        row.update(history_columns(self.model))
         row.update(sorted(metrics.items()))
         row.update({f"achieved_{n}": s for n, s in per_layer.items()})
         self.rows.append(row)
@@ -537,7 +540,8 @@ def _history_frame(rows) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame(columns=HISTORY_COLUMNS)
     df = pd.DataFrame(rows)
-    first = [c for c in HISTORY_COLUMNS if c in df.columns]
+    first = [c for c in HISTORY_COLUMNS + CONNECTIVITY_COLUMNS
+             if c in df.columns]
     layer_cols = [c for c in df.columns if c.startswith("achieved_")]
     other = [c for c in df.columns if c not in first and c not in layer_cols]
     return df[first + other + layer_cols].reset_index(drop=True)
