@@ -130,3 +130,31 @@ def test_plot_marks_levels_with_a_cut_off_output():
     assert any("cut off" in lab for lab in labels)
     assert any("sparsest: 90 %" in lab for lab in labels)
 
+
+def test_moth_pipeline_keeps_every_output_connected_past_94_percent():
+    # At the study's rule (output layer at the full rate) the 16 x 7 output
+    # layer keeps round(112 * 0.05) = 6 weights at 95 %: fewer than the 7
+    # outputs, so one is cut off whatever the training. The pipeline prunes
+    # that layer at half the rate: 59 weights, and every output keeps some.
+    # (The 8-unit hidden layers of this small net are cut to a few weights
+    # at 95 %, so only the output layer is checked here.)
+    ds = _moth()
+    kw = dict(hidden=(8, 8, 16), levels=[0.95], max_epochs=1, patience=0,
+              seed=0, progress=False, threshold=10.0)
+
+    def output_columns_kept(res):
+        k = res.result.model_at(1).get_layer("output").kernel.numpy()
+        return np.count_nonzero(k, axis=0)
+
+    with pytest.warns(RuntimeWarning, match="no path"):
+        study = sp.prune_moth_controller(ds, output_rate=1.0, **kw)
+    assert output_columns_kept(study).sum() == 6
+    assert study.history["dead_outputs"].iloc[-1] >= 1
+    with warnings.catch_warnings():
+        # the narrow hidden layers may cut paths at 95 %: not checked here
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = sp.prune_moth_controller(ds, **kw)
+    h = res.history
+    assert h["achieved_output"].iloc[-1] == pytest.approx(0.475, abs=1 / 112)
+    assert h["achieved_hidden_1"].iloc[-1] == pytest.approx(0.95, abs=1 / 80)
+    assert (output_columns_kept(res) >= 1).all()
