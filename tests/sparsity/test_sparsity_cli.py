@@ -25,7 +25,9 @@ def test_cli_moth_train_small(tmp_path, capsys):
     assert rc == 0
     out = capsys.readouterr().out
     assert "sparsest network under 10: 50 % pruned" in out
+    assert "dead_outputs" in out.splitlines()[0]
     h = pd.read_csv(tmp_path / "sparsity_history.csv")
     assert h["sparsity"].tolist() == [0.0, 0.5]
+    assert "dead_outputs" in h.columns
     assert (tmp_path / "loss_vs_sparsity.png").exists()
     assert (tmp_path / "sparsest.h5").exists()

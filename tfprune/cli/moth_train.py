@@ -67,8 +67,9 @@ def run(args) -> int:
     atomic_write_csv(out / "sparsity_history.csv", h)
     fig = tp.plots.plot_loss_vs_sparsity(h, threshold=args.threshold)
     fig.savefig(out / "loss_vs_sparsity.png", dpi=120)
-    cols = ["level", "sparsity", "achieved", "train_loss", "val_loss",
-            "epochs", "cum_epochs"]
+    cols = [c for c in ("level", "sparsity", "achieved", "train_loss",
+                        "val_loss", "epochs", "cum_epochs", "dead_outputs",
+                        "dead_units") if c in h.columns]
     print(h[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print(f"\ndense val MSE: {res.dense_val_loss:.3e} (scaled units)")
     if res.sparsest is None:

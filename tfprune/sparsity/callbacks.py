@@ -205,7 +205,8 @@ class SequentialPruning(keras.callbacks.Callback):
     ``patience`` epochs (or after ``max_epochs`` epochs at the level) the
     level is finished: the best weights of the level are restored, a history
     row is recorded (requested and achieved sparsity per layer, losses of the
-    best epoch, epochs, time), ``on_level(index, row, callback)`` is called,
+    best epoch, epochs, time; for a chain of Dense layers the outputs left
+    without a path from any input and the dead hidden units), ``on_level(index, row, callback)`` is called,
     and the next level starts from those weights with the optimizer state
     reset (the original recompiled at each level). Training stops after the
     last level.

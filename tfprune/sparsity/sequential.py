@@ -40,8 +40,11 @@ class SequentialResult:
     Attributes:
         history: one row per level: ``level, sparsity, achieved, train_loss,
             val_loss, epochs, best_epoch, cum_epochs, converged, time_s``,
-            the other compiled metrics (``train_*``, ``val_*``) and the
-            achieved sparsity of each pruned layer (``achieved_<layer>``).
+            for a chain of Dense layers ``dead_outputs`` (outputs with no
+            path from any input) and ``dead_units`` (see
+            ``tp.sparsity.connectivity``), the other compiled metrics
+            (``train_*``, ``val_*``) and the achieved sparsity of each
+            pruned layer (``achieved_<layer>``).
         run_dir: the run folder, if any.
         time_s: wall time of this call (levels loaded from a run folder
             excluded).
