@@ -12,6 +12,7 @@ and range of that level, with the commit and the seeds.
 
 Each seed runs in its own resumable folder ``<out>/seed_<s>``: a killed run
 continues where it stopped, and a finished seed is read back, not retrained.
+Each folder also gets ``per_output_mse.csv`` and ``loss_vs_sparsity.png``.
 
 ``--smoke`` checks the script in a minute or two (2,000 flights, a narrow
 net, three levels, 3 epochs per level).
@@ -146,6 +147,9 @@ def run_seed(seed, args, kwargs, out):
             run_dir=folder / "run", progress=not args.quiet, **kwargs)
     mse = per_output_mse(res, *ds.train)
     atomic_write_csv(folder / "per_output_mse.csv", mse.reset_index())
+    fig = tp.plots.plot_loss_vs_sparsity(res.history, args.threshold,
+                                         title=f"moth controller, seed {seed}")
+    fig.savefig(folder / "loss_vs_sparsity.png", dpi=120)
     atomic_write_json(done, {"settings": settings, "commit": commit(),
                              "time_s": time.perf_counter() - t0})
     return res.history, mse

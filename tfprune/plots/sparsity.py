@@ -25,8 +25,8 @@ def plot_loss_vs_sparsity(history, threshold=1e-3, columns=("train_loss",
     The most pruned level under the threshold (``find_sparsest`` on the first
     column) is marked with a star. Levels at which an output has no path
     from any input left (history column ``dead_outputs`` > 0) are circled
-    and annotated with that count, so a network that lost an output is not
-    read as one that lost accuracy.
+    and annotated with that count where it changes, so a network that lost
+    an output is not read as one that lost accuracy.
 
     Args:
         history: ``sequential_prune(...).history`` (or the result itself).
@@ -75,7 +75,8 @@ def plot_loss_vs_sparsity(history, threshold=1e-3, columns=("train_loss",
 
 
 def _mark_dead_outputs(ax, h, x, column):
-    """Circle the levels with ``dead_outputs > 0`` and write the count."""
+    """Circle the levels with ``dead_outputs > 0``; write the count where it
+    changes."""
     if "dead_outputs" not in h.columns:
         return
     dead = h["dead_outputs"].fillna(0).to_numpy()
@@ -86,6 +87,8 @@ def _mark_dead_outputs(ax, h, x, column):
     ax.plot(x[hit], y[hit], "o", ms=13, mfc="none", mec="crimson", mew=1.5,
             label="output(s) cut off (no input path)")
     for i in hit:
+        if i > 0 and dead[i - 1] == dead[i]:
+            continue
         ax.annotate(f"{int(dead[i])}", (x[i], y[i]), xytext=(0, 9),
                     textcoords="offset points", ha="center", fontsize=7,
                     color="crimson")
