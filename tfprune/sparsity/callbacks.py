@@ -206,10 +206,10 @@ class SequentialPruning(keras.callbacks.Callback):
     level is finished: the best weights of the level are restored, a history
     row is recorded (requested and achieved sparsity per layer, losses of the
     best epoch, epochs, time; for a chain of Dense layers the outputs left
-    without a path from any input and the dead hidden units), ``on_level(index, row, callback)`` is called,
-    and the next level starts from those weights with the optimizer state
-    reset (the original recompiled at each level). Training stops after the
-    last level.
+    without a path from any input and the dead hidden units),
+    ``on_level(index, row, callback)`` is called, and the next level starts
+    from those weights with the optimizer state reset (the original
+    recompiled at each level). Training stops after the last level.
 
     Args:
         sparsities: strictly increasing levels in [0, 1) (0 = dense level).
