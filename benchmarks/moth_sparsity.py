@@ -12,7 +12,8 @@ and range of that level, with the commit and the seeds.
 
 Each seed runs in its own resumable folder ``<out>/seed_<s>``: a killed run
 continues where it stopped, and a finished seed is read back, not retrained.
-Each folder also gets ``per_output_mse.csv`` and ``loss_vs_sparsity.png``.
+Each folder also gets ``history.csv``, ``per_output_mse.csv`` and
+``loss_vs_sparsity.png``.
 
 ``--smoke`` checks the script in a minute or two (2,000 flights, a narrow
 net, three levels, 3 epochs per level).
@@ -129,7 +130,7 @@ def run_seed(seed, args, kwargs, out):
     done = folder / "summary.json"
     if done.exists() and read_json(done).get("settings") == settings:
         print(f"seed {seed}: finished earlier, read from {folder}")
-        return (pd.read_csv(folder / "run" / "history.csv"),
+        return (pd.read_csv(folder / "history.csv"),
                 pd.read_csv(folder / "per_output_mse.csv",
                             index_col="sparsity"))
     t0 = time.perf_counter()
@@ -146,6 +147,7 @@ def run_seed(seed, args, kwargs, out):
             batch_size=args.batch_size, threshold=args.threshold, seed=seed,
             run_dir=folder / "run", progress=not args.quiet, **kwargs)
     mse = per_output_mse(res, *ds.train)
+    atomic_write_csv(folder / "history.csv", res.history)
     atomic_write_csv(folder / "per_output_mse.csv", mse.reset_index())
     fig = tp.plots.plot_loss_vs_sparsity(res.history, args.threshold,
                                          title=f"moth controller, seed {seed}")
