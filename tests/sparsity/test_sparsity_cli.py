@@ -75,8 +75,10 @@ def test_cli_moth_train_small(tmp_path, capsys):
                        capsys)
     assert rc == 0
     assert "sparsest network under 10: 50 % pruned" in out
+    assert "dead_outputs" in out.splitlines()[0]
     h = pd.read_csv(tmp_path / "sparsity_history.csv")
     assert h["sparsity"].tolist() == [0.0, 0.5]
+    assert "dead_outputs" in h.columns
     assert (tmp_path / "loss_vs_sparsity.png").exists()
     sparsest = tmp_path / "sparsest.h5"
     assert sparsest.exists()

@@ -119,8 +119,9 @@ def run(args) -> int:
     fig = tp.plots.plot_loss_vs_sparsity(h, threshold=args.threshold)
     save_figure(fig, out / "loss_vs_sparsity.png", dpi=120)
     plt.close(fig)
-    cols = ["level", "sparsity", "achieved", "train_loss", "val_loss",
-            "epochs", "cum_epochs"]
+    cols = [c for c in ("level", "sparsity", "achieved", "train_loss",
+                        "val_loss", "epochs", "cum_epochs", "dead_outputs",
+                        "dead_units") if c in h.columns]
     print(h[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print(f"\ndense val MSE: {res.dense_val_loss:.3e} (scaled units)")
     _save_sparsest(res, out, args.threshold)

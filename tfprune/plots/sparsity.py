@@ -1,6 +1,8 @@
 """Figures for the sparsity flow: loss vs sparsity, strategy training curves."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -17,17 +19,23 @@ def _frame(obj, name):
 
 
 def plot_loss_vs_sparsity(history, threshold=1e-3, columns=("train_loss",
-                          "val_loss"), ax=None, title=None):
+                          "val_loss"), ax=None, title=None, skip_dead=False):
     """Loss against sparsity with the threshold line (the original's Step 4).
 
     The most pruned level under the threshold (``find_sparsest`` on the first
-    column) is marked.
+    column) is marked with a star. Levels at which an output has no path
+    from any input left (history column ``dead_outputs`` > 0) are circled
+    and annotated with that count where it changes, so a network that lost
+    an output is not read as one that lost accuracy.
 
     Args:
         history: ``sequential_prune(...).history`` (or the result itself).
         threshold: horizontal line; None for none.
         columns: loss columns to draw (those present are drawn).
         ax: an existing Axes to draw on.
+        title: the Axes title.
+        skip_dead: star the sparsest level among fully connected ones
+            (``find_sparsest(..., skip_dead=True)``).
 
     Returns:
         matplotlib Figure.
@@ -46,10 +54,14 @@ def plot_loss_vs_sparsity(history, threshold=1e-3, columns=("train_loss",
     x = 100 * h["sparsity"].to_numpy()
     for c in cols:
         ax.plot(x, h[c].to_numpy(), "o-", label=c.replace("_", " "))
+    _mark_dead_outputs(ax, h, x, cols[0])
     if threshold is not None:
         ax.axhline(threshold, color="k", ls="--", lw=1,
                    label=f"threshold {threshold:g}")
-        best = find_sparsest(h, threshold, cols[0])
+        with warnings.catch_warnings():
+            # the plot shows a dead output itself (circled)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            best = find_sparsest(h, threshold, cols[0], skip_dead=skip_dead)
         if best is not None:
             ax.plot(100 * best["sparsity"], best[cols[0]], "r*", ms=14,
                     label=f"sparsest: {100 * best['sparsity']:.0f} %")
@@ -60,6 +72,26 @@ def plot_loss_vs_sparsity(history, threshold=1e-3, columns=("train_loss",
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def _mark_dead_outputs(ax, h, x, column):
+    """Circle the levels with ``dead_outputs > 0``; write the count where it
+    changes."""
+    if "dead_outputs" not in h.columns:
+        return
+    dead = h["dead_outputs"].fillna(0).to_numpy()
+    hit = np.flatnonzero(dead > 0)
+    if not hit.size:
+        return
+    y = h[column].to_numpy()
+    ax.plot(x[hit], y[hit], "o", ms=13, mfc="none", mec="crimson", mew=1.5,
+            label="output(s) cut off (no input path)")
+    for i in hit:
+        if i > 0 and dead[i - 1] == dead[i]:
+            continue
+        ax.annotate(f"{int(dead[i])}", (x[i], y[i]), xytext=(0, 9),
+                    textcoords="offset points", ha="center", fontsize=7,
+                    color="crimson")
 
 
 def plot_strategy_curves(curves, column="val_loss", ax=None, title=None):

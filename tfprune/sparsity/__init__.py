@@ -17,6 +17,7 @@ from .masks import (get_masks, set_masks, apply_masks, prune_remaining,
                     count_pruned)
 from .callbacks import (SequentialPruning, DynamicPruning, RewindPoint,
                         PruningProgress, HISTORY_COLUMNS)
+from .connectivity import connectivity, Connectivity
 from .rewind import snapshot, rewind, reinitialize
 from .sequential import sequential_prune, find_sparsest, SequentialResult
 from .trials import one_shot, dynamic, StrategyRun
@@ -41,7 +42,8 @@ __all__ = ["LevelSparsity", "MOTH_LEVELS", "check_levels", "remaining_after",
            "apply_masks", "prune_remaining", "percentile_masks",
            "sparsity_table", "achieved_sparsity", "count_pruned",
            "SequentialPruning", "DynamicPruning", "RewindPoint",
-           "PruningProgress", "HISTORY_COLUMNS", "snapshot", "rewind",
+           "PruningProgress", "HISTORY_COLUMNS", "connectivity",
+           "Connectivity", "snapshot", "rewind",
            "reinitialize", "sequential_prune", "find_sparsest",
            "SequentialResult", "one_shot", "dynamic", "lottery_ticket",
            "compare_strategies", "summarize_runs", "StrategyRun",

@@ -32,6 +32,7 @@ from .._validate import (check_choice, check_float, check_int, check_type,
                          renamed)
 from ..errors import InvalidParameterError
 from .config import Config
+from .connectivity import CONNECTIVITY_COLUMNS, history_columns
 from .engines import (ManualEngine, TfmotEngine, init_pruning_step,
                       reset_optimizer, state_variables)
 from .events import DynamicPruning, PruningProgress, RewindPoint
@@ -42,7 +43,8 @@ from .store import LevelStore
 __all__ = ["SequentialPruning", "DynamicPruning", "RewindPoint",
            "PruningProgress", "HISTORY_COLUMNS", "LevelsConfig"]
 
-#: Columns every sequential history starts with (then other metrics, then
+#: Columns every sequential history starts with (then, for a chain of Dense
+#: layers, ``dead_outputs`` and ``dead_units``; then other metrics, then
 #: ``achieved_<layer>`` per pruned layer).
 HISTORY_COLUMNS = ["level", "sparsity", "achieved", "train_loss", "val_loss",
                    "epochs", "best_epoch", "cum_epochs", "converged",
@@ -108,10 +110,11 @@ class SequentialPruning(keras.callbacks.Callback):
     ``patience`` epochs (or after ``max_epochs`` epochs at the level) the
     level is finished: the best weights of the level are restored, a history
     row is recorded (requested and achieved sparsity per layer, losses of the
-    best epoch, epochs, time), ``on_level(index, row, callback)`` is called,
-    and the next level starts from those weights with the optimizer state
-    reset (the original recompiled at each level). Training stops after the
-    last level.
+    best epoch, epochs, time; for a chain of Dense layers the outputs left
+    without a path from any input and the dead hidden units),
+    ``on_level(index, row, callback)`` is called, and the next level starts
+    from those weights with the optimizer state reset (the original
+    recompiled at each level). Training stops after the last level.
 
     Args:
         sparsities: strictly increasing levels in [0, 1) (0 = dense level).
@@ -433,6 +436,7 @@ class SequentialPruning(keras.callbacks.Callback):
                else self.level_epoch,
                "cum_epochs": self.cum_epochs, "converged": bool(converged),
                "time_s": elapsed}
+        row.update(history_columns(self.model))
         row.update(sorted(metrics.items()))
         row.update({f"achieved_{n}": s for n, s in per_layer.items()})
         self.rows.append(row)
@@ -471,7 +475,8 @@ def _history_frame(rows) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame(columns=HISTORY_COLUMNS)
     df = pd.DataFrame(rows)
-    first = [c for c in HISTORY_COLUMNS if c in df.columns]
+    first = [c for c in HISTORY_COLUMNS + CONNECTIVITY_COLUMNS
+             if c in df.columns]
     layer_cols = [c for c in df.columns if c.startswith("achieved_")]
     other = [c for c in df.columns if c not in first and c not in layer_cols]
     return df[first + other + layer_cols].reset_index(drop=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -42,8 +43,11 @@ class SequentialResult:
     Attributes:
         history: one row per level: ``level, sparsity, achieved, train_loss,
             val_loss, epochs, best_epoch, cum_epochs, converged, time_s``,
-            the other compiled metrics (``train_*``, ``val_*``) and the
-            achieved sparsity of each pruned layer (``achieved_<layer>``).
+            for a chain of Dense layers ``dead_outputs`` (outputs with no
+            path from any input) and ``dead_units`` (see
+            ``tp.sparsity.connectivity``), the other compiled metrics
+            (``train_*``, ``val_*``) and the achieved sparsity of each
+            pruned layer (``achieved_<layer>``).
         run_dir: the run folder, if any.
         time_s: wall time of this call (levels loaded from a run folder
             excluded).
@@ -362,21 +366,34 @@ def sequential_prune(model, train, val, sparsities, max_epochs=500,
                             _weights=dict(cb._weights), _store=store)
 
 
-def find_sparsest(history, threshold=1e-3, column="train_loss"):
+def find_sparsest(history, threshold=1e-3, column="train_loss",
+                  skip_dead=False):
     """The most pruned level whose ``column`` is at most ``threshold``.
 
     The moth study's rule (``docs/sections/sparsity.md``, Methods): the
     LAST level with loss <= threshold, even when the loss curve is not
     monotone.
 
+    A level at which an output has no path from any input left
+    (``dead_outputs > 0``) predicts that output as a constant. By default
+    such a level may still be chosen (the study's rule looks at the loss
+    only), but never silently: a ``RuntimeWarning`` names it, and the row
+    carries its ``dead_outputs`` count. ``skip_dead=True`` considers only
+    levels where every output is still connected.
+
     Args:
         history: a history DataFrame (or a ``SequentialResult``).
         threshold: the loss threshold (1e-3 in scaled MSE units).
         column: the loss column to compare.
+        skip_dead: leave out levels with ``dead_outputs > 0``.
 
     Returns:
         The row (``pandas.Series``) of that level, or None when no level is
         under the threshold.
+
+    Raises:
+        InvalidParameterError: a missing column (``dead_outputs`` is needed
+            for ``skip_dead=True``).
     """
     func = "find_sparsest"
     if isinstance(history, SequentialResult):
@@ -385,12 +402,25 @@ def find_sparsest(history, threshold=1e-3, column="train_loss"):
                "a pandas DataFrame (SequentialResult.history)")
     threshold = check_float(threshold, "threshold", func, 0.0, None,
                             min_inclusive=False)
-    for col in (column, "sparsity"):
+    skip_dead = check_type(skip_dead, bool, "skip_dead", func)
+    needed = [column, "sparsity"] + (["dead_outputs"] if skip_dead else [])
+    for col in needed:
         if col not in history.columns:
             raise InvalidParameterError(
                 f"{func}(): history has no column {col!r}; its columns are "
                 f"{list(history.columns)}.")
     ok = history[history[column] <= threshold]
+    if skip_dead:
+        ok = ok[ok["dead_outputs"] == 0]
     if ok.empty:
         return None
-    return ok.loc[ok["sparsity"].idxmax()]
+    row = ok.loc[ok["sparsity"].idxmax()]
+    dead = row.get("dead_outputs", 0)
+    if pd.notna(dead) and dead > 0:
+        warnings.warn(
+            f"{func}(): the chosen level (sparsity {row['sparsity']:g}, "
+            f"{column} {row[column]:.3g}) has {int(dead)} output(s) with no "
+            "path from any input: they predict a constant. Pass "
+            "skip_dead=True to choose among fully connected levels only.",
+            RuntimeWarning, stacklevel=2)
+    return row
