@@ -1,4 +1,4 @@
-"""Exact-count magnitude pruning (moth.md §6 pruning rule)."""
+"""Exact-count magnitude pruning (docs/methods/moth.md §5, the pruning rule)."""
 import numpy as np
 import pytest
 
@@ -14,7 +14,7 @@ def test_prune_count_floor_and_original_off_by_one():
 
 
 def test_off_by_one_reproduces_original_kept_counts():
-    # moth.md §6: at 93 % the original kept 279, 11199, 11199, 447, 7.
+    # docs/methods/moth.md §5: at 93 % the original kept 279, 11199, 11199, 447, 7.
     sizes = [4000, 160000, 160000, 6400, 112]
     kept = [n - prune_count(n, 0.93, off_by_one=True) for n in sizes]
     assert kept == [279, 11199, 11199, 447, 7]
