@@ -31,8 +31,12 @@ What :func:`fingerprint` hashes:
   name with :func:`named`;
 * a tf_keras model: its architecture (``to_json``) and weights;
 * a callable (``build_fn``, ``compile_fn``, ``evaluate_fn``): its qualified
-  name and a hash of its source code (its bytecode when there is no source);
-  ``functools.partial`` objects add their bound arguments;
+  name, a hash of its source code (its bytecode when there is no source),
+  its default arguments and the values its closure captured (a changed
+  learning rate inside a ``compile_fn`` is seen); ``functools.partial``
+  objects add their bound arguments;
+* a Keras loss, metric, optimizer or any object with ``get_config``: its
+  class and configuration;
 * anything else JSON can hold: its JSON text.
 """
 from __future__ import annotations
@@ -55,7 +59,8 @@ from ._io import (atomic_write_json, ensure_dir, json_default, read_json)
 from .errors import InvalidParameterError, ResumeMismatchError, RunStateError
 
 __all__ = ["FORMAT", "DATASET_ELEMENTS", "fingerprint", "named",
-           "file_checksum", "RunConfig", "Unit", "RunDir"]
+           "compile_fingerprint", "file_checksum", "RunConfig", "Unit",
+           "RunDir"]
 
 FORMAT = 2
 DATASET_ELEMENTS = 8
@@ -158,7 +163,47 @@ def _callable_digest(fn) -> dict:
         co = getattr(target, "__code__", None)
         code = (co.co_code + repr(co.co_consts).encode()
                 if co is not None else qual.encode())
-    return {"callable": qual, "code": hashlib.sha256(code).hexdigest()[:16]}
+    out = {"callable": qual, "code": hashlib.sha256(code).hexdigest()[:16]}
+    bound = _bound_values(target)
+    if bound:
+        out["values"] = bound
+    return out
+
+
+def _bound_values(fn) -> dict:
+    """Default arguments and the values a closure captured: a changed
+    learning rate inside a ``compile_fn`` changes the fingerprint."""
+    out = {}
+    if getattr(fn, "__defaults__", None):
+        out["defaults"] = [_value(v) for v in fn.__defaults__]
+    if getattr(fn, "__kwdefaults__", None):
+        out["kwdefaults"] = {k: _value(v)
+                             for k, v in sorted(fn.__kwdefaults__.items())}
+    cells = getattr(fn, "__closure__", None) or ()
+    names = getattr(getattr(fn, "__code__", None), "co_freevars", ())
+    captured = {}
+    for name, cell in zip(names, cells):
+        try:
+            captured[name] = _value(cell.cell_contents)
+        except ValueError:  # an empty cell
+            continue
+    if captured:
+        out["closure"] = captured
+    return out
+
+
+def _value(v):
+    """A captured value's fingerprint; modules and opaque objects by type."""
+    if inspect.ismodule(v):
+        return f"module {v.__name__}"
+    if isinstance(v, (bool, int, float, str, type(None), np.ndarray, list,
+                      tuple, dict, Path)) or hasattr(v, "get_config") or \
+            callable(v) or _is_dataset(v):
+        try:
+            return fingerprint(v)
+        except Exception:  # noqa: BLE001 - unreadable: by type only
+            pass
+    return type(v).__qualname__
 
 
 def fingerprint(obj, name: str = "data", func: str | None = None):
@@ -206,16 +251,31 @@ def fingerprint(obj, name: str = "data", func: str | None = None):
                 for k, v in sorted(obj.items(), key=lambda kv: str(kv[0]))}
     if isinstance(obj, Path):
         return str(obj)
+    if hasattr(obj, "get_config") and not inspect.isclass(obj) \
+            and not inspect.isroutine(obj):
+        try:
+            return {"config": _normalise(obj.get_config()),
+                    "class": type(obj).__qualname__}
+        except Exception:  # noqa: BLE001 - a config that is not JSON
+            pass
     if callable(obj):
         return _callable_digest(obj)
-    if hasattr(obj, "get_config"):
-        return {"config": _normalise(obj.get_config()),
-                "class": type(obj).__qualname__}
     if dataclasses.is_dataclass(obj):
         return _normalise(dataclasses.asdict(obj))
     if hasattr(obj, "__array__"):
         return fingerprint(np.asarray(obj), name, func)
     return repr(obj)
+
+
+def compile_fingerprint(model) -> dict:
+    """What ``model`` was compiled with (optimizer, loss, metrics, loss
+    weights, each by class and configuration) for a run manifest; empty for
+    a model that was never compiled."""
+    from ._keras import compile_args
+    args = compile_args(model)
+    return fingerprint({k: args[k] for k in (
+        "optimizer", "loss", "metrics", "weighted_metrics", "loss_weights")
+        if k in args})
 
 
 def file_checksum(path) -> str:
@@ -246,6 +306,12 @@ class RunConfig:
 
     KIND: ClassVar[str] = "run"
     LABELS: ClassVar[dict] = {}
+
+    def _set(self, **values) -> None:
+        """Store normalised values from ``__post_init__`` (the dataclass
+        is frozen)."""
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
 
     def manifest(self) -> dict:
         return _normalise({f.name: getattr(self, f.name)

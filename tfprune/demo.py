@@ -8,6 +8,10 @@ sub-folder of the output folder, and one ``summary.md`` linking them:
 2. ``montecarlo``: a few controllers trained and pruned at once.
 3. ``filters``: a digits CNN -> D-Score sensitivity -> parallel pruning ->
    retraining, with the before/after FLOP table.
+
+The moth and filters flows end by exporting their final network to TFLite
+and measuring it next to the unpruned one (``tp.export.deploy_table``):
+parameters, FLOPs, file size, gzip size and latency.
 4. ``strategies``: penguins, unpruned vs one-shot vs lottery ticket vs
    dynamic pruning over a few seeds.
 
@@ -20,7 +24,7 @@ import shutil
 import time
 from pathlib import Path
 
-from ._io import atomic_write_csv, atomic_write_text, ensure_dir
+from ._io import atomic_write_csv, atomic_write_text, ensure_dir, save_figure
 from ._validate import check_int
 from .errors import InvalidParameterError
 
@@ -29,9 +33,27 @@ __all__ = ["run_demo", "FLOWS"]
 
 def _save_fig(fig, path):
     import matplotlib.pyplot as plt
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    save_figure(fig, path)
     plt.close(fig)
     return path
+
+
+def _deploy(model, reference, path, out, sparse=False) -> tuple[Path, str]:
+    """Export ``model`` to TFLite, measure it next to ``reference`` and
+    write ``deploy.csv``; returns the table's path and a summary line."""
+    import tfprune as tp
+    table = tp.export.deploy_table(model, path, reference=reference,
+                                   sparse=sparse, repeats=20)
+    csv = atomic_write_csv(out / "deploy.csv", table)
+    rows = table.set_index("artifact")
+    ref, lite = rows.loc["reference"], rows.loc["tflite"]
+    line = (f"deployed as TFLite ({'sparse' if sparse else 'float'}): "
+            f"gzip size {ref['gzip_bytes'] / 1e3:,.0f} kB -> "
+            f"{lite['gzip_bytes'] / 1e3:,.0f} kB "
+            f"({ref['gzip_bytes'] / lite['gzip_bytes']:.1f}x smaller), batch-1"
+            f" latency {ref['latency_ms_median']:.3g} ms (Keras, unpruned) -> "
+            f"{lite['latency_ms_median']:.3g} ms (TFLite, pruned)")
+    return csv, line
 
 
 def demo_moth(out: Path, seed: int = 0, progress: bool = True,
@@ -43,7 +65,9 @@ def demo_moth(out: Path, seed: int = 0, progress: bool = True,
     The study's threshold (val MSE 1e-3 in scaled units) needs ~10^5 flights
     and the full-width controller (``benchmarks/moth_sparsity.py``); at the
     demo's size the default threshold is 25 % above the dense network's
-    validation loss, and the summary says which threshold was used.
+    validation loss, and the summary says which threshold was used. The
+    output layer is pruned at half the level, as in the moth pipeline
+    (``docs/sections/moth_study.md``).
     """
     import tfprune as tp
     ds = tp.data.moth.make_dataset(n, seed=seed)
@@ -52,7 +76,7 @@ def demo_moth(out: Path, seed: int = 0, progress: bool = True,
     res = tp.sparsity.sequential_prune(
         model, ds.train, ds.val, list(levels), max_epochs=max_epochs,
         patience=3, batch_size=64, run_dir=out / "run", seed=seed,
-        progress=progress)
+        output_rate=0.5, progress=progress)
     hist = res.history
     atomic_write_csv(out / "history.csv", hist)
     dense = hist.iloc[0]
@@ -72,11 +96,15 @@ def demo_moth(out: Path, seed: int = 0, progress: bool = True,
         verdict = f"no pruned level stayed under val MSE {threshold:.2e}"
     else:
         i = int(best.name) if best.name is not None else -1
-        tp.report.layer_table(res.model_at(i)).pipe(
+        sparsest = res.model_at(i)
+        tp.report.layer_table(sparsest).pipe(
             lambda t: atomic_write_csv(out / "sparsest_layers.csv", t))
         verdict = (f"sparsest level under val MSE {threshold:.2e} ({how}): "
                    f"**{100 * float(best['achieved']):.1f} % of the weights "
                    f"pruned** (val MSE {float(best['val_loss']):.2e})")
+        deploy_csv, deploy_line = _deploy(
+            sparsest, res.model_at(0), out / "controller.tflite", out,
+            sparse=True)
     return {
         "title": "Moth controller: sequential pruning",
         "lines": [
@@ -85,9 +113,10 @@ def demo_moth(out: Path, seed: int = 0, progress: bool = True,
             f"10-{'-'.join(map(str, hidden))}-7, levels "
             f"{', '.join(f'{100 * s:g} %' for s in levels[1:])}",
             f"dense val MSE {float(dense['val_loss']):.2e} (scaled units)",
-            verdict],
+            verdict] + ([deploy_line] if best is not None else []),
         "tables": [out / "history.csv"] + (
-            [out / "sparsest_layers.csv"] if best is not None else []),
+            [out / "sparsest_layers.csv", deploy_csv]
+            if best is not None else []),
         "figures": [fig, f2],
     }
 
@@ -138,7 +167,8 @@ def demo_montecarlo(out: Path, seed: int = 0, progress: bool = True,
 
 
 def demo_strategies(out: Path, seed: int = 0, progress: bool = True,
-                    seeds: int = 3, epochs: int = 400, lr: float = 3e-3,
+                    seeds: int = 3, epochs: int = 400,
+                    learning_rate: float = 3e-3,
                     log_every: int = 20) -> dict:
     """Penguins: the four strategies side by side over a few seeds.
 
@@ -149,7 +179,7 @@ def demo_strategies(out: Path, seed: int = 0, progress: bool = True,
     data = tp.data.load_penguins(seed=seed)
 
     def compile_fn(model):
-        model.compile(tp.keras.optimizers.Adam(lr),
+        model.compile(tp.keras.optimizers.Adam(learning_rate),
                       tp.keras.losses.CategoricalCrossentropy(from_logits=True),
                       metrics=["accuracy"])
         return model
@@ -161,7 +191,7 @@ def demo_strategies(out: Path, seed: int = 0, progress: bool = True,
     atomic_write_csv(out / "strategies.csv", table)
     fig = _save_fig(tp.plots.plot_strategy_summary(table),
                     out / "strategies.png")
-    lines = [f"{seeds} seeds x {epochs} epochs (Adam {lr:g}), the same "
+    lines = [f"{seeds} seeds x {epochs} epochs (Adam {learning_rate:g}), the same "
              "initial weights for every strategy within a seed; mean ± std "
              "over seeds on the 33 test penguins"]
     for _, row in table.iterrows():
@@ -188,6 +218,10 @@ def demo_filters(out: Path, seed: int = 0, progress: bool = True) -> dict:
     res = tp.filters.run_flow(out, dataset="digits", seed=seed,
                               progress=progress)
     summary = res.summary()
+    deploy_csv, deploy_line = _deploy(res.retrained, res.original,
+                                      out / "cnn.tflite", out)
+    summary["lines"] = list(summary["lines"]) + [deploy_line]
+    summary["tables"] = list(summary["tables"]) + [deploy_csv]
     rep = res.report[["stage", "accuracy", "params", "flops",
                       "params_reduction_pct", "flops_reduction_pct"]]
     summary["console"] = (

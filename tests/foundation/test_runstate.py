@@ -165,3 +165,35 @@ def test_non_chief_worker_reads_but_never_writes(tmp_path):
         "manifest.json", "u0.npz", "units"]
     with pytest.raises(ResumeMismatchError):
         RunDir(tmp_path / "run", {"a": 2}, "k", chief=False)
+
+
+def test_callable_fingerprint_sees_captured_values_and_defaults():
+    def make(lr):
+        def compile_fn(model):
+            return lr
+        return compile_fn
+
+    assert fingerprint(make(1e-3)) == fingerprint(make(1e-3))
+    assert fingerprint(make(1e-3)) != fingerprint(make(1e-2))
+
+    def with_default(model, lr=1e-3):
+        return lr
+
+    def with_other_default(model, lr=1e-3):
+        return lr
+    with_other_default.__defaults__ = (1e-2,)
+    assert fingerprint(with_default)["values"] != \
+        fingerprint(with_other_default)["values"]
+
+
+def test_keras_objects_are_fingerprinted_by_config():
+    keras = tp.keras
+    a = fingerprint(keras.losses.CategoricalCrossentropy(from_logits=True))
+    b = fingerprint(keras.losses.CategoricalCrossentropy(from_logits=False))
+    assert a != b and a["config"]["from_logits"] is True
+    m1, m2 = tp.models.penguin_mlp(seed=0), tp.models.penguin_mlp(seed=0)
+    m1.compile(keras.optimizers.Adam(1e-3), "mse")
+    m2.compile(keras.optimizers.Adam(1e-2), "mse")
+    from tfprune._runstate import compile_fingerprint
+    assert compile_fingerprint(m1) != compile_fingerprint(m2)
+    assert compile_fingerprint(tp.models.penguin_mlp(seed=0)) == {}

@@ -75,7 +75,7 @@ class SensitivityConfig(RunConfig):
 
     def __post_init__(self):
         func = "analyze"
-        object.__setattr__(self, "ratios", tuple(check_increasing_fractions(
+        self._set(ratios=tuple(check_increasing_fractions(
             self.ratios, "ratios", func)))
         check_int(self.batch_size, "batch_size", func, min_value=1)
         check_choice(self.mode, ("oneshot", "iterative"), "mode", func)
