@@ -53,6 +53,14 @@ def nonnegative_float(text):
     return value
 
 
+def unit_interval(text):
+    value = _number(float, text, "a number in [0, 1]")
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(
+            f"must be a number in [0, 1]; got {text!r}")
+    return value
+
+
 def fraction(text):
     value = _number(float, text, "a fraction in [0, 1)")
     if not 0 <= value < 1:

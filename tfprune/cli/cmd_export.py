@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._args import positive_int
+
 
 def register(sub):
     p = sub.add_parser(
@@ -28,9 +30,9 @@ def register(sub):
                    "sets, or an .npz file with 'x' (and optionally 'y')")
     p.add_argument("--sparse", action="store_true",
                    help="store pruned weights in TFLite's sparse format")
-    p.add_argument("--batch-size", type=int, default=1,
+    p.add_argument("--batch-size", type=positive_int, default=1,
                    help="batch the FLOPs and latencies are for")
-    p.add_argument("--repeats", type=int, default=10,
+    p.add_argument("--repeats", type=positive_int, default=10,
                    help="timed samples per artifact (median and IQR)")
     p.set_defaults(func=run)
 
@@ -85,3 +87,13 @@ def run(args) -> int:
                                 repeats=args.repeats)
     print(export.render_deploy(table))
     return 0
+
+
+def export_and_measure(model, reference, path, sparse=False, **kw):
+    """A flow's ``--export tflite``: write ``model`` as ``path``, measure it
+    next to ``reference`` and print the table; returns the table."""
+    from .. import export
+    table = export.deploy_table(model, path, reference=reference,
+                                sparse=sparse, **kw)
+    print(export.render_deploy(table))
+    return table

@@ -110,6 +110,10 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, metavar="DIR",
                    help="run folder (created; a rerun with the same options "
                         "resumes from its finished stages)")
+    p.add_argument("--export", choices=("tflite",), default=None,
+                   help="also export the retrained model to TFLite "
+                        "(model.tflite in --out) and measure it next to the "
+                        "unpruned one")
     p.set_defaults(func=run, flags={"data": "--dataset/--seed",
                                     "model": "--model/--seed"})
 
@@ -129,5 +133,9 @@ def run(args) -> int:
     for line in summary["lines"]:
         print("  " + line)
     print(res.report.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if args.export:
+        from .cmd_export import export_and_measure
+        export_and_measure(res.retrained, res.original,
+                           Path(args.out) / "model.tflite")
     print(f"wrote {len(res.files)} files to {args.out}")
     return 0

@@ -3,7 +3,9 @@ report the sparsest network under the threshold."""
 from __future__ import annotations
 
 from ._args import (fraction_list, int_list, nonnegative_float,
-                    nonnegative_int, positive_float, positive_int)
+                    nonnegative_int, positive_float, positive_int,
+                    unit_interval)
+from .cmd_export import export_and_measure
 
 _FUNC = "tfprune moth train"
 
@@ -52,6 +54,14 @@ def register(sub):
     p.add_argument("--method", choices=("tfmot", "manual"), default="tfmot")
     p.add_argument("--schedule", choices=("constant", "polynomial"),
                    default="constant")
+    p.add_argument("--output-rate", type=unit_interval, default=0.5,
+                   help="sparsity multiplier of the 16x7 output layer: 0.5 "
+                   "keeps every output connected; 1.0 is the study's rule, "
+                   "which cuts outputs off (docs/sections/moth_study.md) "
+                   "(default: %(default)s)")
+    p.add_argument("--export", choices=("tflite",), default=None,
+                   help="also export the sparsest network (sparse TFLite) "
+                   "and measure it next to the dense one")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run, flags={"dataset": "--data/--n",
                                     "options.schedule": "--schedule"})
@@ -69,7 +79,8 @@ def _config(args):
                       batch_size=args.batch_size, max_epochs=args.max_epochs,
                       patience=args.patience, min_delta=args.min_delta,
                       seed=args.seed, method=args.method,
-                      options={"schedule": args.schedule})
+                      options={"schedule": args.schedule,
+                               "output_rate": args.output_rate})
 
 
 def _save_sparsest(res, out, threshold):
@@ -125,5 +136,8 @@ def run(args) -> int:
     print(h[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print(f"\ndense val MSE: {res.dense_val_loss:.3e} (scaled units)")
     _save_sparsest(res, out, args.threshold)
+    if args.export and res.sparsest is not None:
+        export_and_measure(res.sparsest_model(), res.result.model_at(0),
+                           out / "sparsest.tflite", sparse=True)
     print(f"time: {res.time_s:.0f} s; results in {out}")
     return 0
