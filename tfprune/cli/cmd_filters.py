@@ -1,6 +1,7 @@
 """``tfprune filters``: D-Score sensitivity -> parallel pruning -> retraining.
 
-Parses arguments and calls :func:`tfprune.filters.run_flow`.
+Parses arguments and calls :func:`tfprune.filters.run_flow`;
+``tfprune filters compare`` lives in :mod:`.filters_compare`.
 """
 from __future__ import annotations
 
@@ -58,14 +59,21 @@ def register(subparsers) -> None:
                    help="skip the PNG figures")
     p.add_argument("--quiet", action="store_true",
                    help="no progress bars")
-    p.add_argument("--out", required=True, metavar="DIR",
+    # required, but checked in run(): argparse would demand it before the
+    # compare sub-command too
+    p.add_argument("--out", default=None, metavar="DIR",
                    help="output folder (created; reruns resume from its "
-                        "checkpoints)")
+                        "checkpoints); required")
     p.set_defaults(func=run)
+    from .filters_compare import register as register_compare
+    register_compare(p)
 
 
 def run(args) -> int:
     import tfprune as tp
+    if args.out is None:
+        raise tp.errors.InvalidParameterError(
+            "tfprune filters: --out DIR is required.")
     if args.threshold is not None and args.max_drop is not None:
         raise tp.errors.InvalidParameterError(
             "tfprune filters: give --threshold or --max-drop, not both.")
