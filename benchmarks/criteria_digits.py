@@ -12,7 +12,8 @@ retrains and seeds ``random``), in both modes:
 It prints, per mode, accuracy right after pruning and after retraining
 (mean ± std over seeds), the FLOP and parameter reductions, and every
 method's paired difference with L1 with its p-value (paired t-test,
-Holm-adjusted over the methods of a target). Tables and figures go to
+Holm-adjusted over the methods of a target), after retraining and right
+after pruning. Tables and figures go to
 ``--out`` (one folder per mode, resumable).
 
     python benchmarks/criteria_digits.py --out criteria-run
@@ -39,8 +40,8 @@ def main(argv=None) -> int:
     ap.add_argument("--retrain-epochs", type=int, default=5,
                     help="retraining epochs per pruned network (the digits "
                          "recipe's 20 would not fit in 30 minutes)")
-    ap.add_argument("--workers", type=int, default=1,
-                    help="processes over seeds")
+    ap.add_argument("--workers", type=int, default=2,
+                    help="processes over seeds (one per core)")
     ap.add_argument("--smoke", action="store_true",
                     help="3 methods, 2 seeds, one target, 1 epoch")
     args = ap.parse_args(argv)
@@ -74,6 +75,8 @@ def main(argv=None) -> int:
         res.save(out / mode)
         print(f"\n== {mode} ({time.perf_counter() - t:.0f} s)")
         print(res.render())
+        print("right after pruning, before retraining:")
+        print("\n".join(res.statements("pruned")))
     print(f"\ntotal {time.perf_counter() - t_all:.0f} s; tables and figures "
           f"in {out}")
     return 0

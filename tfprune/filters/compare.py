@@ -287,6 +287,25 @@ class CompareConfig(RunConfig):
                                 f"got {list(self.layers)!r}.")
             set_(self, "layers", tuple(self.layers))
 
+    @classmethod
+    def resolve(cls, trains: bool, **kw) -> "CompareConfig":
+        """The configuration with the defaults that depend on the recipe
+        filled in (``trains``: the network is built per seed, so it is
+        trained for the recipe's epochs unless ``train_epochs`` is given)."""
+        r = RECIPES.get(kw["recipe"], {})
+        for name, default in (("train_epochs", r.get("epochs", 0)
+                               if trains else 0),
+                              ("retrain_epochs", r.get("retrain_epochs", 0)),
+                              ("retrain_lr", r.get("retrain_lr", 1.0)),
+                              ("ratios", _sens.default_ratios())):
+            if kw[name] is None:
+                kw[name] = default
+        kw["ratios"] = tuple(kw["ratios"])
+        if kw["layers"] is not None:
+            kw["layers"] = tuple([kw["layers"]] if isinstance(
+                kw["layers"], str) else kw["layers"])
+        return cls(**kw)
+
     @property
     def targets(self) -> tuple:
         """FLOP-reduction targets (matched) or thresholds (planned)."""
@@ -527,7 +546,7 @@ class _SeedRun:
 
     def unit(self, method, ti) -> dict:
         """Prune, evaluate and retrain one (method, target); its state."""
-        key = f"{self.seed}/{method}/{ti}"
+        key = self.key(method, ti)
         if self.rd is not None and self.rd.has(key):
             return self.rd.unit(key).state
         t0 = time.perf_counter()
@@ -568,6 +587,15 @@ class _SeedRun:
         if self.rd is not None:
             self.rd.commit(key, state=state)
         return state
+
+    def key(self, method, ti) -> str:
+        return f"{self.seed}/{method}/{ti}"
+
+    def finished(self) -> bool:
+        """Every (method, target) unit of this seed is committed."""
+        return self.rd is not None and all(
+            self.rd.has(self.key(m, ti)) for m in self.cfg.methods
+            for ti in range(len(self.cfg.targets)))
 
     def run(self) -> list:
         states = []
@@ -847,21 +875,24 @@ def _run_jobs(jobs, workers, progress, func) -> list:
     per_seed = len(jobs[0].cfg.methods) * len(jobs[0].cfg.targets)
     bar = progress_bar(progress, len(jobs) * per_seed, desc=func,
                        unit="run")
+    todo = [job for job in jobs if not _SeedRun(job).finished()]
+    results = {}
     try:
-        if workers == 1 or len(jobs) == 1:
-            return [s for job in jobs for s in _SeedRun(job, bar).run()]
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-        ctx = mp.get_context("spawn")  # TensorFlow does not survive fork
-        with ProcessPoolExecutor(min(workers, len(jobs)),
-                                 mp_context=ctx) as ex:
-            results = []
-            for states in ex.map(_seed_worker, jobs):
-                bar.update(per_seed)
-                results.extend(states)
-            return results
+        if workers > 1 and len(todo) > 1:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+            ctx = mp.get_context("spawn")  # TensorFlow does not survive fork
+            with ProcessPoolExecutor(min(workers, len(todo)),
+                                     mp_context=ctx) as ex:
+                for job, states in zip(todo, ex.map(_seed_worker, todo)):
+                    bar.update(per_seed)
+                    results[job.seed] = states
+        for job in jobs:
+            if job.seed not in results:
+                results[job.seed] = _SeedRun(job, bar).run()
     finally:
         bar.close()
+    return [s for job in jobs for s in results[job.seed]]
 
 
 def compare_criteria(model_or_build_fn, data, methods=METHODS,
@@ -886,12 +917,10 @@ def compare_criteria(model_or_build_fn, data, methods=METHODS,
         methods: criterion names (default all nine).
         seeds: the seeds (an int n means ``range(n)``); a seed covers base
             training, retraining and ``random``.
-        flops_reduction: matched mode's targets: fractions of the FLOPs to
-            remove.
-        retrain_epochs: retraining epochs (default the recipe's).
-        mode: ``"matched"`` (one ratio per layer for every method) or
-            ``"planned"`` (each method's own sensitivity plan at
-            ``threshold``).
+        flops_reduction: matched mode's targets (fractions of the FLOPs).
+        retrain_epochs, retrain_lr: retraining (default the recipe's).
+        mode: ``"matched"`` (the same ratios for every method) or
+            ``"planned"`` (each method's own plan at ``threshold``).
         run_dir: resumable run folder (one commit per finished unit).
         strategy: a ``tf.distribute.Strategy`` for training and retraining.
         threshold: planned mode's targets: accuracy thresholds of
@@ -906,18 +935,15 @@ def compare_criteria(model_or_build_fn, data, methods=METHODS,
         recipe: ``tp.filters.RECIPES`` entry for training and retraining.
         train_epochs: base training epochs (default: the recipe's for a
             ``build_fn``, 0 for a model).
-        retrain_lr: retraining learning rate (default the recipe's).
-        ratios: sensitivity ratios (default 0.05 ... 0.95).
-        rule: the plan rule, ``"first_crossing"`` or ``"max_above"``.
-        layers: the layers to prune (default every prunable Conv/Dense
-            layer but the output one).
+        ratios, rule: of the sensitivity sweeps and plans (default 0.05 ...
+            0.95, ``"first_crossing"``).
+        layers: the layers to prune (default: all but the output layer).
         batch_size: batch size of sweeps and data criteria.
         workers: processes over seeds (``build_fn`` must be picklable).
         progress: a progress bar over runs.
 
     Returns:
-        :class:`CriteriaComparison` (``.to_frame()``, ``.summary``,
-        ``.statements()``, ``.overlap()``, ``.save(out)``).
+        :class:`CriteriaComparison`.
 
     Raises:
         ValueError: an unknown method or mode, a target that cannot be
@@ -927,29 +953,19 @@ def compare_criteria(model_or_build_fn, data, methods=METHODS,
     """
     func = "compare_criteria"
     source = _Source(model_or_build_fn, func)
-    r = RECIPES.get(recipe, {})
-    cfg = CompareConfig(
-        methods=methods, seeds=seeds, mode=mode,
+    cfg = CompareConfig.resolve(
+        source.build_fn is not None, methods=methods, seeds=seeds, mode=mode,
         flops_reduction=flops_reduction, threshold=threshold,
         allocation=allocation, reference=reference, baseline=baseline,
-        recipe=recipe,
-        train_epochs=(train_epochs if train_epochs is not None else
-                      r.get("epochs", 0) if source.build_fn else 0),
-        retrain_epochs=(r.get("retrain_epochs", 0) if retrain_epochs is None
-                        else retrain_epochs),
-        retrain_lr=r.get("retrain_lr", 1.0) if retrain_lr is None
-        else retrain_lr,
-        ratios=tuple(_sens.default_ratios() if ratios is None else ratios),
-        rule=rule, batch_size=batch_size,
-        layers=None if layers is None else tuple(
-            [layers] if isinstance(layers, str) else layers))
+        recipe=recipe, train_epochs=train_epochs,
+        retrain_epochs=retrain_epochs, retrain_lr=retrain_lr, ratios=ratios,
+        rule=rule, batch_size=batch_size, layers=layers)
     workers = check_int(workers, "workers", func, min_value=1)
     model0 = source.make(cfg.seeds[0])
     splits = _splits(data, model0, func)
     uniform, note = _check_ready(cfg, model0, splits, workers, strategy,
                                  source, func)
-    loss = _loss_of(source.model or model0, splits[0][1],
-                    cfg.train_epochs > 0)
+    loss = _loss_of(model0, splits[0][1], cfg.train_epochs > 0)
     run = None
     if run_dir is not None:
         rd = cfg.open(run_dir, func, model=fingerprint(model_or_build_fn),
