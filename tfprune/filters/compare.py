@@ -207,11 +207,6 @@ def _seeds(seeds, func):
         int(v) if isinstance(v, np.integer) else v, n, func, min_value=0))
 
 
-def _threshold(v, name, func):
-    v = check_float(v, name, func, -1.0, 1.0, min_inclusive=False)
-    return v
-
-
 @dataclasses.dataclass(frozen=True)
 class CompareConfig(RunConfig):
     """The validated parameters of one :func:`compare_criteria` run (what
@@ -267,7 +262,7 @@ class CompareConfig(RunConfig):
             lambda v, n: check_float(v, n, func, 0.0, 1.0, False, False)))
         set_(self, "threshold", _as_tuple(
             self.threshold, "threshold", func,
-            lambda v, n: _threshold(v, n, func)))
+            lambda v, n: check_float(v, n, func, -1.0, 1.0, False)))
         check_choice(self.recipe, tuple(RECIPES), "recipe", func)
         for name in ("train_epochs", "retrain_epochs"):
             check_int(getattr(self, name), name, func, min_value=0)
@@ -275,7 +270,7 @@ class CompareConfig(RunConfig):
                     min_inclusive=False)
         from .._validate import check_increasing_fractions
         set_(self, "ratios", tuple(check_increasing_fractions(
-            list(self.ratios), "ratios", func)))
+            self.ratios, "ratios", func)))
         check_choice(self.rule, ("first_crossing", "max_above"), "rule",
                      func)
         check_int(self.batch_size, "batch_size", func, min_value=1)
@@ -300,10 +295,6 @@ class CompareConfig(RunConfig):
                               ("ratios", _sens.default_ratios())):
             if kw[name] is None:
                 kw[name] = default
-        kw["ratios"] = tuple(kw["ratios"])
-        if kw["layers"] is not None:
-            kw["layers"] = tuple([kw["layers"]] if isinstance(
-                kw["layers"], str) else kw["layers"])
         return cls(**kw)
 
     @property
