@@ -27,8 +27,9 @@ def _methods(text):
 def register(filters_parser) -> None:
     """Add ``compare`` under ``tfprune filters``."""
     from ..filters.compare import METHODS
-    sub = filters_parser.add_subparsers(dest="filters_command",
-                                        metavar="STEP")
+    sub = filters_parser.add_subparsers(
+        dest="filters_command", metavar="[compare]", required=False,
+        help="compare: every criterion over seeds (without it: the flow)")
     p = sub.add_parser(
         "compare",
         help="which criterion? every criterion on the same networks over "
