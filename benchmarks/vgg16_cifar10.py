@@ -13,6 +13,15 @@ layer by layer and its retrained model).
     python benchmarks/vgg16_cifar10.py --out vgg16-run            # GPU, hours
     python benchmarks/vgg16_cifar10.py --smoke --out /tmp/smoke   # seconds
 
+``--compare`` reproduces the table with error bars instead: the paper's
+protocol (each method's own sensitivity plan at the threshold) through
+``tp.filters.compare_criteria`` over ``--seeds`` seeds, each training its
+own VGG-16 (``--shared-base`` prunes the one trained base for every seed,
+so that seeds vary only retraining), with mean ± std and paired differences
+against L1:
+
+    python benchmarks/vgg16_cifar10.py --compare --seeds 3 --out vgg16-cmp
+
 ``--smoke`` runs the same code on a few random 32x32 images for one epoch,
 to check that everything starts; its numbers mean nothing.
 """
@@ -45,6 +54,34 @@ def _smoke_data(seed):
     return Splits(split(64), split(32), split(32))
 
 
+def build_vgg16(seed):
+    """VGG-16 for CIFAR-10 with seeded initial weights."""
+    import tfprune as tp
+    return tp.models.vgg16(seed=seed)
+
+
+def compare(args, data, out, epochs, retrain_epochs, ratios, layers,
+            base_path):
+    """The paper's protocol over seeds (``tp.filters.compare_criteria``)."""
+    import tfprune as tp
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    shared = tp.report.load_model(base_path) if args.shared_base else None
+    res = tp.filters.compare_criteria(
+        shared if shared is not None else build_vgg16, data,
+        methods=methods, seeds=range(args.seeds), mode="planned",
+        threshold=[args.threshold], rule=args.rule, recipe="cifar10",
+        train_epochs=0 if shared is not None else epochs,
+        retrain_epochs=retrain_epochs, ratios=ratios, layers=layers,
+        batch_size=args.batch_size, run_dir=out / "compare" / "run",
+        workers=args.workers)
+    res.save(out / "compare", plots=not args.smoke)
+    print(res.render())
+    print("\npaper (one run per method; acc drop, params -%, FLOPs -%): "
+          + "; ".join(f"{m} {v[0]:+.2f} / {v[1]:.1f} / {v[2]:.1f}"
+                      for m, v in PAPER.items()))
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True, help="output / resume folder")
@@ -62,6 +99,15 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--smoke", action="store_true",
                     help="tiny random data, 1 epoch: checks that it runs")
+    ap.add_argument("--compare", action="store_true",
+                    help="the table over seeds with error bars "
+                         "(tp.filters.compare_criteria, planned mode)")
+    ap.add_argument("--seeds", type=int, default=3,
+                    help="--compare: number of seeds")
+    ap.add_argument("--shared-base", action="store_true",
+                    help="--compare: one trained base for every seed")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="--compare: processes over seeds")
     args = ap.parse_args(argv)
 
     import tfprune as tp
@@ -82,6 +128,9 @@ def main(argv=None) -> int:
         layers = None
     base_path = out / "vgg16_base.keras"
     t = time.perf_counter()
+    if args.compare and not args.shared_base:
+        return compare(args, data, out, epochs, retrain_epochs, ratios,
+                       layers, base_path)
     if base_path.exists():
         print(f"base model: {base_path} (resumed)")
     else:
@@ -91,6 +140,9 @@ def main(argv=None) -> int:
                                          seed=args.seed)
         atomic_save_model(base_path, trained)
         print(f"trained {epochs} epochs in {time.perf_counter() - t:.0f} s")
+    if args.compare:
+        return compare(args, data, out, epochs, retrain_epochs, ratios,
+                       layers, base_path)
 
     rows = []
     for m in methods:

@@ -65,7 +65,7 @@ def test_count_params_equals_keras_for_every_builder(name):
 
 def test_vgg16_params_macs_and_flops(vgg):
     assert report.count_params(vgg) == vgg.count_params() == 18_954_058
-    # MACs rebuilt independently from the architecture (docs/sections/filters.md, training recipes).
+    # MACs rebuilt independently from the CIFAR VGG-16 layout.
     widths = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M",
               512, 512, 512, "M", 512, 512, 512, "M"]
     size, c_in, macs = 32, 3, 0

@@ -6,8 +6,8 @@ import argparse
 import math
 
 __all__ = ["positive_int", "nonnegative_int", "positive_float",
-           "nonnegative_float", "fraction", "int_list", "fraction_list",
-           "shard"]
+           "nonnegative_float", "unit_interval", "fraction", "int_list",
+           "fraction_list", "float_list", "shard"]
 
 
 def _number(kind, text, what):
@@ -93,6 +93,20 @@ def fraction_list(text):
         raise argparse.ArgumentTypeError(f"must be {what}; got {text!r}"
                                          ) from None
     if not values or any(b <= a for a, b in zip(values, values[1:])):
+        raise argparse.ArgumentTypeError(f"must be {what}; got {text!r}")
+    return values
+
+
+def float_list(text):
+    """``"-0.01,0.9"`` -> ``[-0.01, 0.9]``: finite numbers."""
+    parts = [p.strip() for p in str(text).split(",") if p.strip()]
+    what = "comma-separated numbers"
+    try:
+        values = [_number(float, p, what) for p in parts]
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"must be {what}; got {text!r}"
+                                         ) from None
+    if not values:
         raise argparse.ArgumentTypeError(f"must be {what}; got {text!r}")
     return values
 

@@ -2,7 +2,7 @@
 
 Parses arguments (bad values fail here, exit 2) and calls
 :func:`tfprune.filters.run_flow`, which checks the data and the model before
-any training.
+any training; ``tfprune filters compare`` lives in :mod:`.filters_compare`.
 """
 from __future__ import annotations
 
@@ -107,19 +107,26 @@ def register(subparsers) -> None:
                    help="skip the PNG figures")
     p.add_argument("--quiet", action="store_true",
                    help="no progress bars")
-    p.add_argument("--out", required=True, metavar="DIR",
+    # required, but checked in run(): argparse would demand it before the
+    # compare sub-command too
+    p.add_argument("--out", default=None, metavar="DIR",
                    help="run folder (created; a rerun with the same options "
-                        "resumes from its finished stages)")
+                        "resumes from its finished stages); required")
     p.add_argument("--export", choices=("tflite",), default=None,
                    help="also export the retrained model to TFLite "
                         "(model.tflite in --out) and measure it next to the "
                         "unpruned one")
     p.set_defaults(func=run, flags={"data": "--dataset/--seed",
                                     "model": "--model/--seed"})
+    from .filters_compare import register as register_compare
+    register_compare(p)
 
 
 def run(args) -> int:
     import tfprune as tp
+    if args.out is None:
+        raise tp.errors.InvalidParameterError(
+            "tfprune filters: --out DIR is required.")
     res = tp.filters.run_flow(
         args.out, dataset=args.dataset, model=args.model, method=args.method,
         threshold=args.threshold, rule=args.rule, max_drop=args.max_drop,

@@ -16,6 +16,7 @@ from .retrain import TimeDecay, augmenter, retrain
 
 _FLOW = ("RECIPES", "FlowConfig", "FlowResult", "load_flow_data",
          "plan_table", "run_flow", "train_model")
+_COMPARE = ("compare_criteria", "CriteriaComparison")
 
 
 def __getattr__(name):
@@ -23,6 +24,9 @@ def __getattr__(name):
     if name in _FLOW:
         from . import flow
         return getattr(flow, name)
+    if name in _COMPARE:
+        from . import compare
+        return getattr(compare, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -30,5 +34,5 @@ __all__ = ["CRITERIA", "Criterion", "criterion_names", "filter_matrix",
            "get_criterion", "n_filters", "n_to_prune", "scores", "select",
            "Unit", "plan_channels", "prunable_units", "prune", "TimeDecay",
            "augmenter", "retrain", "RECIPES", "FlowConfig", "FlowResult",
-           "load_flow_data",
-           "plan_table", "run_flow", "train_model"]
+           "load_flow_data", "plan_table", "run_flow", "train_model",
+           "compare_criteria", "CriteriaComparison"]
