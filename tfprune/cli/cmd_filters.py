@@ -93,7 +93,8 @@ def register(subparsers) -> None:
                         "15, cifar10 450)")
     p.add_argument("--retrain-epochs", type=nonnegative_int, default=None,
                    help="retraining epochs (digits 20, cifar10 10)")
-    p.add_argument("--retrain-lr", type=positive_float, default=None,
+    p.add_argument("--retrain-learning-rate", "--retrain-lr",
+                   type=positive_float, default=None,
                    dest="retrain_learning_rate", metavar="LR",
                    help="retraining learning rate (digits 0.01, cifar10 "
                         "0.001)")

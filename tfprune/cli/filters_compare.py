@@ -79,7 +79,9 @@ def register(filters_parser) -> None:
                         "with --model)")
     p.add_argument("--retrain-epochs", type=nonnegative_int, default=None,
                    help="retraining epochs (default: the recipe's)")
-    p.add_argument("--retrain-lr", type=positive_float, default=None,
+    p.add_argument("--retrain-learning-rate", "--retrain-lr",
+                   type=positive_float, default=None,
+                   dest="retrain_learning_rate", metavar="LR",
                    help="retraining learning rate (default: the recipe's)")
     p.add_argument("--workers", type=positive_int, default=1,
                    help="processes over seeds")
@@ -161,7 +163,8 @@ def run(args) -> int:
         retrain_epochs=args.retrain_epochs, run_dir=out / "run",
         threshold=args.threshold, allocation=args.allocation,
         reference=args.reference, baseline=args.baseline, recipe=recipe,
-        train_epochs=args.train_epochs, retrain_lr=args.retrain_lr,
+        train_epochs=args.train_epochs,
+        retrain_learning_rate=args.retrain_learning_rate,
         workers=args.workers, progress=not args.quiet)
     files = res.save(out, plots=not args.no_plots)
     print(res.render())

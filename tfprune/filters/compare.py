@@ -225,7 +225,7 @@ class CompareConfig(RunConfig):
     recipe: str
     train_epochs: int
     retrain_epochs: int
-    retrain_lr: float
+    retrain_learning_rate: float
     ratios: tuple
     rule: str
     batch_size: int
@@ -266,7 +266,7 @@ class CompareConfig(RunConfig):
         check_choice(self.recipe, tuple(RECIPES), "recipe", func)
         for name in ("train_epochs", "retrain_epochs"):
             check_int(getattr(self, name), name, func, min_value=0)
-        check_float(self.retrain_lr, "retrain_lr", func, 0.0,
+        check_float(self.retrain_learning_rate, "retrain_learning_rate", func, 0.0,
                     min_inclusive=False)
         from .._validate import check_increasing_fractions
         set_(self, "ratios", tuple(check_increasing_fractions(
@@ -291,7 +291,8 @@ class CompareConfig(RunConfig):
         for name, default in (("train_epochs", r.get("epochs", 0)
                                if trains else 0),
                               ("retrain_epochs", r.get("retrain_epochs", 0)),
-                              ("retrain_lr", r.get("retrain_lr", 1.0)),
+                              ("retrain_learning_rate",
+                               r.get("retrain_lr", 1.0)),
                               ("ratios", _sens.default_ratios())):
             if kw[name] is None:
                 kw[name] = default
@@ -555,7 +556,7 @@ class _SeedRun:
         if cfg.retrain_epochs:
             # epochs, batch size and learning rate by position
             tuned = retrain(pruned, self.train, cfg.retrain_epochs,
-                            recipe["retrain_batch_size"], cfg.retrain_lr,
+                            recipe["retrain_batch_size"], cfg.retrain_learning_rate,
                             augment=recipe["augment"],
                             loss=keras.losses.get(self.job.loss),
                             metrics=["accuracy"],
@@ -891,7 +892,7 @@ def compare_criteria(model_or_build_fn, data, methods=METHODS,
                      retrain_epochs=None, mode="matched", run_dir=None,
                      strategy=None, *, threshold=(-0.01, -0.03, -0.1),
                      allocation="uniform", reference="l1", baseline="l1",
-                     recipe="digits", train_epochs=None, retrain_lr=None,
+                     recipe="digits", train_epochs=None, retrain_learning_rate=None,
                      ratios=None, rule="first_crossing", layers=None,
                      batch_size=256, workers=1, progress=True
                      ) -> CriteriaComparison:
@@ -909,7 +910,7 @@ def compare_criteria(model_or_build_fn, data, methods=METHODS,
         seeds: the seeds (an int n means ``range(n)``); a seed covers base
             training, retraining and ``random``.
         flops_reduction: matched mode's targets (fractions of the FLOPs).
-        retrain_epochs, retrain_lr: retraining (default the recipe's).
+        retrain_epochs, retrain_learning_rate: retraining (default the recipe's).
         mode: ``"matched"`` (the same ratios for every method) or
             ``"planned"`` (each method's own plan at ``threshold``).
         run_dir: resumable run folder (one commit per finished unit).
@@ -929,9 +930,8 @@ def compare_criteria(model_or_build_fn, data, methods=METHODS,
         ratios, rule: of the sensitivity sweeps and plans (default 0.05 ...
             0.95, ``"first_crossing"``).
         layers: the layers to prune (default: all but the output layer).
-        batch_size: batch size of sweeps and data criteria.
+        batch_size, progress: of sweeps and data criteria; a bar over runs.
         workers: processes over seeds (``build_fn`` must be picklable).
-        progress: a progress bar over runs.
 
     Returns:
         :class:`CriteriaComparison`.
@@ -949,7 +949,8 @@ def compare_criteria(model_or_build_fn, data, methods=METHODS,
         flops_reduction=flops_reduction, threshold=threshold,
         allocation=allocation, reference=reference, baseline=baseline,
         recipe=recipe, train_epochs=train_epochs,
-        retrain_epochs=retrain_epochs, retrain_lr=retrain_lr, ratios=ratios,
+        retrain_epochs=retrain_epochs,
+        retrain_learning_rate=retrain_learning_rate, ratios=ratios,
         rule=rule, batch_size=batch_size, layers=layers)
     workers = check_int(workers, "workers", func, min_value=1)
     model0 = source.make(cfg.seeds[0])

@@ -149,14 +149,10 @@ def prune_moth_controller(dataset, hidden=(400, 400, 400, 16),
             runtime options ``strategy``, ``tensorboard_dir``,
             ``callbacks``) and fingerprints the data; the levels are
             committed in ``run_dir/levels``.
-        output_rate: sparsity multiplier of the 16x7 output layer
-            (tfmot method). The study pruned it at the full rate (1.0); at
-            that rate the magnitude ranking across the 7 outputs can cut off
-            an output carried by a single weight (phidot_f and thetadot_f at
-            90 % in a 200,000-flight run), and from 95 % on fewer than 7 of
-            its 112 weights are left. Half the rate keeps 59 of them at 94 %
-            (52 more weights, 0.016 % of the network); see
-            docs/sections/moth_study.md.
+        output_rate: sparsity multiplier of the 16x7 output layer. The
+            study's full rate (1.0) can cut an output off (from 95 % on it
+            leaves fewer weights than outputs); half the rate keeps every
+            output connected (docs/sections/moth_study.md).
         **kwargs: other ``sequential_prune`` arguments.
 
     Returns:
