@@ -21,6 +21,10 @@ def test_demo_flows_write_tables_figures_and_summary(tmp_path):
         "strategies": demo.demo_strategies(tmp_path / "strategies", seeds=1,
                                            epochs=20, log_every=10,
                                            progress=False),
+        "criteria": demo.demo_criteria(tmp_path / "criteria",
+                                       methods=("l1", "random"), seeds=2,
+                                       train_epochs=1, retrain_epochs=1,
+                                       progress=False),
     }
     for name, r in flows.items():
         r["seconds"] = 1.0
@@ -35,6 +39,14 @@ def test_demo_flows_write_tables_figures_and_summary(tmp_path):
     strat = pd.read_csv(tmp_path / "strategies" / "strategies.csv")
     assert set(strat["strategy"]) == {"unpruned", "one_shot",
                                       "lottery_ticket", "dynamic"}
+    # the moth flow ends with the sparsest controller deployed and measured
+    deploy = pd.read_csv(tmp_path / "moth" / "deploy.csv")
+    assert list(deploy["artifact"]) == ["reference", "keras", "tflite"]
+    assert (tmp_path / "moth" / "controller.tflite").stat().st_size > 0
+    assert any("deployed as TFLite" in line for line in flows["moth"]["lines"])
+    runs = pd.read_csv(tmp_path / "criteria" / "runs.csv")
+    assert len(runs) == 4 and set(runs["method"]) == {"l1", "random"}
+    assert any("random − l1" in line for line in flows["criteria"]["lines"])
 
 
 def test_demo_cli_help(capsys):

@@ -1,6 +1,8 @@
 """``tfprune demo``: every flow at small size on embedded data."""
 from __future__ import annotations
 
+from ._args import nonnegative_int
+
 
 def register(sub):
     p = sub.add_parser("demo", help="run a small version of every flow on "
@@ -10,8 +12,8 @@ def register(sub):
                    help="output folder (default: %(default)s)")
     p.add_argument("--flows", default="all",
                    help="comma-separated subset of: moth, montecarlo, "
-                        "filters, strategies (default: all)")
-    p.add_argument("--seed", type=int, default=0)
+                        "filters, strategies, criteria (default: all)")
+    p.add_argument("--seed", type=nonnegative_int, default=0)
     p.add_argument("--docs", default=None,
                    help="also copy one figure per flow into this folder "
                         "(the README's figures live in docs/)")
