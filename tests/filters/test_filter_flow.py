@@ -21,7 +21,8 @@ def _main(argv) -> int:
 @pytest.fixture(scope="module")
 def flow_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("filters")
-    assert main(["filters", "--out", str(out), "--quiet"]) == 0
+    assert main(["filters", "--out", str(out), "--quiet", "--export",
+                 "tflite"]) == 0
     return out
 
 
@@ -42,6 +43,8 @@ def test_cli_digits_halves_flops_within_one_point(flow_dir):
     assert rep.at["original", "accuracy"] > 0.95
     assert rep.at["retrained", "flops_reduction_pct"] >= 50.0
     assert rep.at["retrained", "acc_drop_pts"] <= 1.0
+    # --export tflite wrote the retrained network
+    assert (flow_dir / "model.tflite").stat().st_size > 0
     # the numbers are the report module's
     cmp = pd.read_csv(flow_dir / "compare.csv")
     total = cmp[cmp["layer"] == "TOTAL"].iloc[0]
@@ -94,7 +97,7 @@ def test_flow_resumes_its_stages_and_refuses_other_options(flow_dir,
                   "--retrain-lr", "0.5"]) == 2
     err = capsys.readouterr().err
     assert "--threshold: 0.9 in the folder, 0.95 now" in err
-    assert "--rule" in err and "--retrain-lr" in err
+    assert "--rule" in err and "--retrain-learning-rate" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert stamps() == before
 
